@@ -1,0 +1,28 @@
+"""gen_unlearn: make a pretrained class-conditional diffusion model forget a class."""
+
+from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline, ClassConditionalPipeline
+
+from .classifier import SmallCNN, predict_proba
+from .data import LabeledImages, class_split, load_dataset, random_subset_split
+from .denoiser import Denoiser
+from .evaluation import sample_images
+from .hub import load_classifier, load_pipeline, swap_scheduler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClassConditionalDDPMPipeline",
+    "ClassConditionalDiTPipeline",
+    "ClassConditionalPipeline",
+    "Denoiser",
+    "LabeledImages",
+    "SmallCNN",
+    "class_split",
+    "load_classifier",
+    "load_dataset",
+    "load_pipeline",
+    "predict_proba",
+    "random_subset_split",
+    "sample_images",
+    "swap_scheduler",
+]

@@ -1,0 +1,116 @@
+"""Find and load pipelines and classifiers by shipped name, local directory or Hugging Face Hub id.
+
+Shipped names (`mnist-ddpm`, `mnist-dit`, `mnist-classifier`) load offline from the package itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline, ClassConditionalPipeline
+
+from .classifier import SmallCNN
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit")
+SHIPPED_CLASSIFIERS = ("mnist-classifier",)
+
+PIPELINE_CLASSES: dict[str, type[ClassConditionalPipeline]] = {
+    "ClassConditionalDDPMPipeline": ClassConditionalDDPMPipeline,
+    "ClassConditionalDiTPipeline": ClassConditionalDiTPipeline,
+    "DiTPipeline": ClassConditionalDiTPipeline,
+}
+SCHEDULERS = {
+    "ddpm": DDPMScheduler,
+    "ddim": DDIMScheduler,
+    "dpm-solver": DPMSolverMultistepScheduler,
+    "euler": EulerDiscreteScheduler,
+}
+# The classifier that judges samples of a shipped pipeline (forgetting accuracy).
+DEFAULT_CLASSIFIER = {"mnist-ddpm": "mnist-classifier", "mnist-dit": "mnist-classifier"}
+
+
+class PipelineNotFoundError(ValueError):
+    pass
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+def resolve(name_or_path: str | os.PathLike, shipped: tuple[str, ...], kind: str) -> str:
+    """A shipped name, an existing local directory or a hub id -> what `from_pretrained` takes."""
+    name = str(name_or_path)
+    if name in shipped:
+        path = PRETRAINED_DIR / name
+        if not path.is_dir():
+            raise PipelineNotFoundError(
+                f"the shipped {kind} {name!r} is missing from {PRETRAINED_DIR}: reinstall gen-unlearn"
+            )
+        return str(path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists() or not _looks_like_hub_id(name):
+        raise PipelineNotFoundError(
+            f"unknown {kind} {name!r}: use a shipped name ({', '.join(shipped)}), "
+            "a local directory saved with save_pretrained, or a Hugging Face Hub id such as org/name"
+        )
+    return name
+
+
+def pipeline_class_of(source: str) -> type[ClassConditionalPipeline]:
+    """The pipeline class to load `source` with, read from its `model_index.json`."""
+    local = Path(source)
+    try:
+        if local.is_dir():
+            index_file = local / "model_index.json"
+            if not index_file.exists():
+                raise PipelineNotFoundError(
+                    f"{source} has no model_index.json: point at a pipeline directory saved with save_pretrained"
+                )
+            class_name = json.loads(index_file.read_text())["_class_name"]
+        else:
+            class_name = ClassConditionalDDPMPipeline.load_config(source)["_class_name"]
+    except (OSError, json.JSONDecodeError, KeyError) as error:
+        raise PipelineNotFoundError(
+            f"could not read the pipeline config of {source!r} ({type(error).__name__}): "
+            "check the id and your network, or download it and pass the local directory"
+        ) from None
+    if class_name not in PIPELINE_CLASSES:
+        raise PipelineNotFoundError(
+            f"{source} holds a {class_name}, not a class-conditional pipeline: gen_unlearn works with "
+            f"{', '.join(PIPELINE_CLASSES)}"
+        )
+    return PIPELINE_CLASSES[class_name]
+
+
+def load_pipeline(name_or_path: str | os.PathLike, scheduler: str | None = None, **kwargs) -> ClassConditionalPipeline:
+    """Load a class-conditional DDPM or DiT pipeline (a diffusers `DiTPipeline` directory too).
+
+    `scheduler` swaps the sampler by name (ddpm, ddim, dpm-solver, euler) keeping the noise schedule;
+    other keyword arguments go to `from_pretrained` (for example `torch_dtype`).
+    """
+    source = resolve(name_or_path, SHIPPED_PIPELINES, "pipeline")
+    pipeline = pipeline_class_of(source).from_pretrained(source, **kwargs)
+    if scheduler is not None:
+        swap_scheduler(pipeline, scheduler)
+    return pipeline
+
+
+def swap_scheduler(pipeline: ClassConditionalPipeline, name: str) -> ClassConditionalPipeline:
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}")
+    pipeline.scheduler = SCHEDULERS[name].from_config(pipeline.scheduler.config)
+    return pipeline
+
+
+def load_classifier(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> SmallCNN:
+    source = resolve(name_or_path, SHIPPED_CLASSIFIERS, "classifier")
+    return SmallCNN.from_pretrained(source).to(device).eval()

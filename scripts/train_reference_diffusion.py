@@ -1,0 +1,210 @@
+"""Train the shipped MNIST reference pipelines (pixel DDPM or latent DiT) from scratch.
+
+    python scripts/train_reference_diffusion.py ddpm --output runs/mnist-ddpm --max-minutes 90
+    python scripts/train_reference_diffusion.py dit --vae runs/mnist-vae --output runs/mnist-dit
+
+Epsilon prediction, cosine noise schedule, classifier-free guidance training (label dropout 0.1),
+AdamW with warm-up and cosine decay, an EMA of the weights (what gets saved), bf16 autocast on CPU.
+A checkpoint is written atomically every --checkpoint-every steps; rerunning the same command resumes.
+The pipeline is saved (EMA weights) to --output/pipeline with a training record in --output/train.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DiTTransformer2DModel, DPMSolverMultistepScheduler, UNet2DModel
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+from gen_unlearn.data import MNIST_NAMES, load_dataset
+from gen_unlearn.denoiser import Denoiser
+from gen_unlearn.io import library_versions, load_torch, save_torch, write_json
+from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
+
+NUM_CLASSES = 10
+
+
+def noise_scheduler() -> DPMSolverMultistepScheduler:
+    return DPMSolverMultistepScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", algorithm_type="dpmsolver++", solver_order=2
+    )
+
+
+def build_ddpm() -> ClassConditionalDDPMPipeline:
+    unet = UNet2DModel(
+        sample_size=28,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(16, 32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        attention_head_dim=32,
+        num_class_embeds=NUM_CLASSES + 1,
+    )
+    return ClassConditionalDDPMPipeline(
+        unet,
+        noise_scheduler(),
+        id2label=dict(enumerate(MNIST_NAMES)),
+        default_guidance_scale=2.0,
+        default_num_inference_steps=25,
+    )
+
+
+def build_dit(vae: AutoencoderKL) -> ClassConditionalDiTPipeline:
+    latent_size = 28 // 2 ** (len(vae.config.block_out_channels) - 1)
+    transformer = DiTTransformer2DModel(
+        num_attention_heads=4,
+        attention_head_dim=32,
+        in_channels=vae.config.latent_channels,
+        out_channels=vae.config.latent_channels,
+        num_layers=6,
+        sample_size=latent_size,
+        patch_size=1,
+        norm_num_groups=32,
+        num_embeds_ada_norm=NUM_CLASSES,
+    )
+    return ClassConditionalDiTPipeline(
+        transformer,
+        vae,
+        noise_scheduler(),
+        id2label=dict(enumerate(MNIST_NAMES)),
+        default_guidance_scale=2.0,
+        default_num_inference_steps=25,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("arch", choices=["ddpm", "dit"])
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--vae", type=Path, help="trained AutoencoderKL directory (dit only)")
+    parser.add_argument("--data-root")
+    parser.add_argument("--steps", type=int, default=100_000, help="upper bound; --max-minutes usually ends training")
+    parser.add_argument("--max-minutes", type=float, default=90.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--decay-steps", type=int, default=8000, help="cosine decay length for the learning rate")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--label-dropout", type=float, default=0.1)
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    train = load_dataset("mnist", args.data_root, train=True)
+    images, labels = train.as_model_input(), train.labels
+    if args.arch == "ddpm":
+        pipe = build_ddpm()
+        latent_mean, latent_std = images, None
+    else:
+        if args.vae is None:
+            parser.error("dit needs --vae, the AutoencoderKL trained by scripts/train_mnist_vae.py")
+        vae = AutoencoderKL.from_pretrained(args.vae).eval()
+        pipe = build_dit(vae)
+        with torch.no_grad():
+            means, stds = [], []
+            for chunk in images.split(1000):
+                dist = vae.encode(chunk).latent_dist
+                means.append(dist.mean * vae.config.scaling_factor)
+                stds.append(dist.std * vae.config.scaling_factor)
+            latent_mean, latent_std = torch.cat(means), torch.cat(stds)
+    denoiser = Denoiser(pipe)
+    model = denoiser.model
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+
+    def lr_at(step: int) -> float:
+        warm = min(1.0, (step + 1) / args.warmup)
+        progress = min(1.0, step / args.decay_steps)
+        return args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    ema = EMAModel(model.parameters(), decay=args.ema_decay, use_ema_warmup=True, power=0.75)
+    args.output.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.output / "checkpoint.pt"
+    step, elapsed = 0, 0.0
+    generator = torch.Generator().manual_seed(args.seed)
+    if checkpoint.exists():
+        state = load_torch(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema.load_state_dict(state["ema"])
+        generator.set_state(state["generator"])
+        step, elapsed = state["step"], state["elapsed"]
+        print(f"resumed from step {step} ({elapsed / 60:.1f} min)")
+
+    def save_checkpoint() -> None:
+        save_torch(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "ema": ema.state_dict(),
+                "generator": generator.get_state(),
+                "step": step,
+                "elapsed": elapsed,
+            },
+            checkpoint,
+        )
+
+    losses: list[float] = []
+    start = time.time() - elapsed
+    bar = tqdm(total=args.steps, initial=step, desc=f"train {args.arch}")
+    while step < args.steps and (time.time() - start) < args.max_minutes * 60:
+        idx = torch.randint(0, len(labels), (args.batch_size,), generator=generator)
+        x0 = latent_mean[idx]
+        if latent_std is not None:
+            x0 = x0 + latent_std[idx] * torch.randn(x0.shape, generator=generator)
+        y = denoiser.drop_labels(labels[idx], args.label_dropout, generator)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = denoiser.loss(x0, y, generator=generator).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        ema.step(model.parameters())
+        step += 1
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", lr=f"{lr_at(step):.1e}")
+        if step % args.checkpoint_every == 0:
+            elapsed = time.time() - start
+            save_checkpoint()
+    bar.close()
+    elapsed = time.time() - start
+    save_checkpoint()
+
+    final = copy.deepcopy(pipe)
+    ema.copy_to(final.denoiser.parameters())
+    final.denoiser.eval()
+    final.save_pretrained(args.output / "pipeline")
+    write_json(
+        args.output / "train.json",
+        {
+            "arch": args.arch,
+            "steps": step,
+            "wall_time_s": round(elapsed, 1),
+            "args": vars(args),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "hardware": f"CPU, {torch.get_num_threads()} threads",
+            "final_loss_mean_last_200": sum(losses[-200:]) / max(1, len(losses[-200:])),
+            "versions": library_versions(),
+        },
+    )
+    print(f"saved {args.output / 'pipeline'} after {step} steps, {elapsed / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

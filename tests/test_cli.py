@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import tiny_ddpm
+from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+from PIL import Image
+
+from gen_unlearn.cli import main
+
+
+@pytest.fixture
+def tiny_ddpm_dir(tmp_path):
+    path = tmp_path / "tiny-ddpm"
+    tiny_ddpm(id2label={"0": "cat", "1": "dog", "2": "bird"}).save_pretrained(path)
+    return path
+
+
+def test_sample_writes_pngs_and_a_run_record(tiny_ddpm_dir, tmp_path) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(["sample", str(tiny_ddpm_dir), "--class", "dog", "--num", "3", "--steps", "2", "--output", str(out)]) == 0
+    )
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == ["class1_00000.png", "class1_00001.png", "class1_00002.png"]
+    assert Image.open(pngs[0]).size == (8, 8)
+    record = json.loads((out / "run.json").read_text())
+    assert record["class_id"] == 1 and record["class_name"] == "dog" and record["num_inference_steps"] == 2
+    assert {"load", "sample", "write"} <= set(record["timings_s"]) and "diffusers" in record["versions"]
+
+
+def test_same_seed_same_images_whatever_the_batch_size(tiny_ddpm_dir, tmp_path) -> None:
+    common = ["sample", str(tiny_ddpm_dir), "--class", "2", "--num", "4", "--steps", "2", "--seed", "9"]
+    main([*common, "--batch-size", "4", "--output", str(tmp_path / "a")])
+    main([*common, "--batch-size", "3", "--output", str(tmp_path / "b")])
+    for name in ("class2_00000.png", "class2_00003.png"):
+        a, b = (np.asarray(Image.open(tmp_path / d / name)) for d in ("a", "b"))
+        assert np.array_equal(a, b)
+
+
+def _one_line_error(capsys, argv: list[str], *fragments: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err, err
+    message = err.splitlines()[-1]  # what came before is diffusers' loading bar
+    assert message.startswith(f"gen-unlearn {argv[0]}: error: "), err
+    for fragment in fragments:
+        assert fragment in message, err
+
+
+def test_unknown_pipeline(capsys, tmp_path) -> None:
+    _one_line_error(capsys, ["sample", "no-such-model", "--class", "0", "--output", str(tmp_path)], "unknown pipeline")
+
+
+def test_hub_id_offline_is_one_line(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["sample", "nobody/not-a-model", "--class", "0", "--output", str(tmp_path)]
+    _one_line_error(capsys, argv, "could not read the pipeline config", "local directory")
+
+
+def test_class_out_of_range(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    argv = ["sample", str(tiny_ddpm_dir), "--class", "7", "--output", str(tmp_path / "o")]
+    _one_line_error(capsys, argv, "class 7 is out of range", "0..2")
+    assert not (tmp_path / "o").exists()
+
+
+def test_wrong_pipeline_type(capsys, tmp_path) -> None:
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
+    DDPMPipeline(unet, DDPMScheduler()).save_pretrained(tmp_path / "unconditional")
+    argv = ["sample", str(tmp_path / "unconditional"), "--class", "0", "--output", str(tmp_path / "o")]
+    _one_line_error(capsys, argv, "holds a DDPMPipeline, not a class-conditional pipeline")
+
+
+def test_directory_without_model_index(capsys, tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = ["sample", str(tmp_path / "empty"), "--class", "0", "--output", str(tmp_path / "o")]
+    _one_line_error(capsys, argv, "has no model_index.json")
+
+
+def test_bad_numbers(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    _one_line_error(
+        capsys, ["sample", str(tiny_ddpm_dir), "--class", "0", "--num", "0", "--output", str(tmp_path)], "--num"
+    )
+
+
+def test_console_script_is_installed(tiny_ddpm_dir, tmp_path) -> None:
+    exe = shutil.which("gen-unlearn")
+    assert exe, "install the project (pip install -e .) so that the gen-unlearn command exists"
+    done = subprocess.run(
+        [
+            exe,
+            "sample",
+            str(tiny_ddpm_dir),
+            "--class",
+            "cat",
+            "--num",
+            "1",
+            "--steps",
+            "1",
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sampling" in done.stderr  # the progress bar
+    assert (tmp_path / "o" / "class0_00000.png").exists()
