@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .data import DatasetNotFoundError
+from .data import DATA_ROOT_ENV, DatasetNotFoundError
 from .evaluation import sample_images, save_samples
 from .hub import SCHEDULERS, PipelineNotFoundError, load_pipeline
 from .io import library_versions, write_json
@@ -21,6 +23,16 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PipelineNotFou
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str) -> str:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA GPU is available on this machine, use --device cpu")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N") from None
+    return device
 
 
 def add_sampler_options(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +48,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
     start = time.time()
-    pipeline = load_pipeline(args.pipeline, scheduler=args.scheduler).to(args.device)
+    device = check_device(args.device)
+    pipeline = load_pipeline(args.pipeline, scheduler=args.scheduler).to(device)
     class_id = pipeline.class_id(args.class_label)
     loaded = time.time()
     images, labels = sample_images(
@@ -69,6 +82,68 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} samples of class {class_id} ({pipeline.class_names[class_id]}) to {args.output}")
 
 
+def parse_setting(text: str) -> tuple[str, object]:
+    """`name=value` with value read as JSON where it can be (numbers, true/false, null), else as a string."""
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: write it as name=value, for example --set forget_alpha=5")
+    name, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.strip().replace("-", "_"), value
+
+
+def cmd_erase(args: argparse.Namespace) -> None:
+    from .erase import RUN_RECORD, erase
+    from .loop import TrainingConfig
+    from .methods import METHODS
+
+    output = Path(args.output)
+    source = Path(str(args.pipeline)).expanduser()
+    if source.exists() and output.resolve() == source.resolve():
+        raise ValueError("--output is the input pipeline: erase never overwrites its input, choose another folder")
+    partial = Path(f"{output}.partial")
+    if output.exists() and any(output.iterdir()) and not args.overwrite:
+        raise ValueError(f"{output} already exists: pass --overwrite to replace it, or choose another --output")
+    if partial.exists() and not args.resume:
+        raise ValueError(f"{partial} holds an interrupted run: pass --resume to continue it, or delete it")
+    if args.data_root and args.data_free:
+        raise ValueError("--data-root and --data-free exclude each other: pick one")
+    data = "data-free" if args.data_free or not (args.data_root or os.environ.get(DATA_ROOT_ENV)) else "real"
+    settings = dict(parse_setting(item) for item in args.set or [])
+    device = check_device(args.device)
+    pipeline = load_pipeline(args.pipeline)
+    training = TrainingConfig(
+        steps=args.steps if args.steps is not None else METHODS.get(args.method, METHODS["sfron"]).default_steps,
+        batch_size=args.batch_size,
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.grad_accum,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        cpu=device == "cpu",
+    )
+    print(f"erasing class {args.forget_class} from {args.pipeline} with {args.method} ({data} data)", file=sys.stderr)
+    erased = erase(
+        pipeline,
+        args.forget_class,
+        method=args.method,
+        data=data,
+        data_root=args.data_root,
+        dataset=args.dataset,
+        seed=args.seed,
+        training=training,
+        output_dir=output,
+        data_free_per_class=args.data_free_per_class,
+        **settings,
+    )
+    record = erased.run_record
+    print(
+        f"wrote {output} ({record['method']}, class {record['forget_class']} '{record['forget_class_name']}', "
+        f"{record['steps']} steps in {record['timings_s']['train']:.0f} s); record in {output / RUN_RECORD}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gen-unlearn", description="Make a class-conditional diffusion model forget a class."
@@ -82,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--output", required=True, help="directory for the PNG files and run.json")
     add_sampler_options(sample)
     sample.set_defaults(run=cmd_sample)
+
+    erase = commands.add_parser("erase", help="make a pipeline forget a class; writes a new pipeline directory")
+    erase.add_argument("pipeline", help="shipped name (mnist-ddpm, mnist-dit), local directory or hub id")
+    erase.add_argument("--forget-class", required=True, help="class index or name")
+    erase.add_argument("--method", default="sfron", help="sfron, salun, sa, ga, rl or ft (default sfron)")
+    erase.add_argument("--steps", type=int, help="unlearning iterations (default: the method's)")
+    erase.add_argument("--data-root", help="train on the real dataset under this root")
+    erase.add_argument("--data-free", action="store_true", help="train on the pipeline's own samples (cached)")
+    erase.add_argument("--dataset", default="mnist", help="the real dataset, with --data-root (default mnist)")
+    erase.add_argument("--data-free-per-class", type=int, default=500, help="samples per class when data-free")
+    erase.add_argument("--set", action="append", metavar="NAME=VALUE", help="a method setting, e.g. forget_alpha=5")
+    erase.add_argument("--seed", type=int, default=0)
+    erase.add_argument("--batch-size", type=int, default=64)
+    erase.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
+    erase.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
+    erase.add_argument("--checkpoint-every", type=int, default=0, help="checkpoint every N steps (0: never)")
+    erase.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    erase.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    erase.add_argument("--device", default=default_device())
+    erase.add_argument("--output", required=True, help="directory for the new pipeline and run.json")
+    erase.set_defaults(run=cmd_erase)
     return parser
 
 

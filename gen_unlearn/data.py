@@ -162,3 +162,61 @@ def random_subset_split(num_samples: int, forget_fraction: float, seed: int = 0)
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
     num_forget = max(1, round(forget_fraction * num_samples))
     return order[:num_forget].sort().values, order[num_forget:].sort().values
+
+
+@dataclass
+class ForgetRemainSets:
+    """What an unlearner trains on: images in [-1, 1] of the forget class and of the remaining classes."""
+
+    forget_images: torch.Tensor
+    forget_labels: torch.Tensor
+    remain_images: torch.Tensor
+    remain_labels: torch.Tensor
+    forget_class: int
+    source: str
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "forget_class": self.forget_class,
+            "num_forget": len(self.forget_labels),
+            "num_remain": len(self.remain_labels),
+        }
+
+
+def real_forget_remain(
+    dataset: str, forget_class: int, root: str | os.PathLike | None = None, download: bool = False
+) -> ForgetRemainSets:
+    """The training split of a dataset, cut into the forget class and the rest."""
+    data = load_dataset(dataset, root, train=True, download=download)
+    forget, remain = class_split(data.labels, forget_class)
+    images = data.as_model_input()
+    return ForgetRemainSets(
+        images[forget], data.labels[forget], images[remain], data.labels[remain], forget_class, f"real:{data.name}"
+    )
+
+
+class RandomBatches:
+    """Endless seeded random batches (with replacement across batches) from in-memory tensors.
+
+    The generator's state is all there is to resume: `state_dict` / `load_state_dict`.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int):
+        if len(labels) == 0:
+            raise ValueError("no samples to draw batches from")
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> RandomBatches:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, len(self.labels), (self.batch_size,), generator=self.generator)
+        return self.images[idx], self.labels[idx]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])

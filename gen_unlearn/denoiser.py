@@ -26,6 +26,8 @@ class Denoiser:
             )
         # The forward (noising) process the model was trained with, whichever sampler the pipeline uses now.
         self.noise_schedule = DDPMScheduler.from_config(config)
+        # What forward passes go through: the pipeline's own module, or a training loop's wrapped copy of it.
+        self.network: torch.nn.Module | None = None
 
     @property
     def model(self) -> torch.nn.Module:
@@ -50,7 +52,7 @@ class Denoiser:
         return self.pipeline.encode(images, generator=generator)
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.pipeline.predict_noise(x_t, t, y)
+        return self.pipeline.predict_noise(x_t, t, y, model=self.network)
 
     def drop_labels(self, y: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """Replace each label by the null label with probability p (classifier-free guidance training)."""
@@ -63,6 +65,21 @@ class Denoiser:
         gen_device = generator.device if generator else "cpu"
         return torch.randint(0, self.num_train_timesteps, (n,), generator=generator, device=gen_device).to(device)
 
+    def add_noise(
+        self,
+        x0: torch.Tensor,
+        t: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x_t = √ᾱ_t x0 + √(1 − ᾱ_t) ε with t ~ U{0, …, T−1} and ε ~ N(0, I) unless given; returns (x_t, t, ε)."""
+        if t is None:
+            t = self.sample_timesteps(len(x0), x0.device, generator)
+        if noise is None:
+            noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator else "cpu")
+            noise = noise.to(x0.device, x0.dtype)
+        return self.noise_schedule.add_noise(x0, noise, t), t, noise
+
     def loss(
         self,
         x0: torch.Tensor,
@@ -72,11 +89,6 @@ class Denoiser:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Per-sample ℓ_i = mean over dimensions of (ε − ε_θ(x_t, t, y))², shape (N,). x0 is already encoded."""
-        if t is None:
-            t = self.sample_timesteps(len(x0), x0.device, generator)
-        if noise is None:
-            noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator else "cpu")
-            noise = noise.to(x0.device, x0.dtype)
-        x_t = self.noise_schedule.add_noise(x0, noise, t)
+        x_t, t, noise = self.add_noise(x0, t, noise, generator)
         eps = self.predict_noise(x_t, t, y)
         return (eps.float() - noise.float()).pow(2).flatten(1).mean(1)

@@ -103,3 +103,23 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def fingerprint_pipeline(pipeline: Any) -> str:
+    """sha256 of a pipeline's weights and configs: the key of everything cached about it (samples, masks)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(dict(pipeline.config), sort_keys=True, default=str).encode())
+    for name, component in sorted(pipeline.components.items()):
+        digest.update(name.encode())
+        if isinstance(component, torch.nn.Module):
+            for key, tensor in component.state_dict().items():
+                digest.update(key.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        elif hasattr(component, "config"):
+            digest.update(json.dumps(dict(component.config), sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def settings_key(**settings: Any) -> str:
+    """A short stable key for a dict of settings (part of cache file names)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]

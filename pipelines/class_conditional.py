@@ -96,8 +96,18 @@ class ClassConditionalPipeline(DiffusionPipeline):
             raise ValueError("class_labels is empty: pass at least one class index or name")
         return torch.tensor(ids, device=self._execution_device, dtype=torch.long)
 
-    def predict_noise(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
-        """ε_θ(x_t, t, y) with the denoiser in whatever mode it is in (learned-sigma channels dropped)."""
+    def predict_noise(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        class_labels: torch.Tensor,
+        model: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
+        """ε_θ(x_t, t, y) with the denoiser in whatever mode it is in (learned-sigma channels dropped).
+
+        `model` replaces the pipeline's own denoiser for this call: a training loop passes its wrapped
+        (for example distributed) copy of the same module so that gradients synchronise.
+        """
         raise NotImplementedError
 
     def guided_noise(

@@ -56,6 +56,12 @@ class ClassConditionalDDPMPipeline(ClassConditionalPipeline):
         height, width = (size, size) if isinstance(size, int) else tuple(size)
         return (self.unet.config.in_channels, height, width)
 
-    def predict_noise(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
-        eps = self.unet(sample, timestep, class_labels=class_labels).sample
+    def predict_noise(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        class_labels: torch.Tensor,
+        model: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
+        eps = (model or self.unet)(sample, timestep, class_labels=class_labels).sample
         return eps[:, : self.unet.config.in_channels]

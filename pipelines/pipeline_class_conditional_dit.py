@@ -85,9 +85,15 @@ class ClassConditionalDiTPipeline(ClassConditionalPipeline):
         """True when the transformer also outputs variance channels (DiT-XL-2), which sampling drops."""
         return self.transformer.config.out_channels == 2 * self.transformer.config.in_channels
 
-    def predict_noise(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
+    def predict_noise(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        class_labels: torch.Tensor,
+        model: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
         with label_dropout_disabled(self.transformer):
-            out = self.transformer(sample, timestep=timestep, class_labels=class_labels).sample
+            out = (model or self.transformer)(sample, timestep=timestep, class_labels=class_labels).sample
         return out[:, : self.transformer.config.in_channels]
 
     def encode(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -24,7 +24,7 @@ from gen_unlearn.classifier import predict_proba
 from gen_unlearn.data import load_dataset
 from gen_unlearn.evaluation import make_grid, sample_images, save_png
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
-from gen_unlearn.hub import load_classifier, load_pipeline, resolve, SHIPPED_PIPELINES
+from gen_unlearn.hub import SHIPPED_PIPELINES, load_classifier, load_pipeline, resolve
 from gen_unlearn.io import library_versions, write_json
 
 PIPELINE_TARGET, CLASSIFIER_TARGET = 0.97, 0.99
@@ -72,6 +72,9 @@ def pipeline_card(name: str, result: dict, train: dict) -> str:
     rows = "\n".join(f"| {cls} | {acc * 100:.1f}% |" for cls, acc in result["accuracy_per_class"].items())
     kind = "DDPM (UNet2DModel, pixel space)" if "ddpm" in name else "latent DiT (DiTTransformer2DModel + AutoencoderKL)"
     arch = train.get("args", {})
+    params = train.get("parameters", result["parameters"])
+    optimizer = f"AdamW lr {arch.get('lr')} (warm-up, cosine decay)"
+    minutes = train.get("wall_time_s", 0) / 60
     return f"""---
 library_name: diffusers
 tags: [class-conditional, classifier-free-guidance, mnist, gen_unlearn]
@@ -86,10 +89,10 @@ MNIST training set (60,000 images, 28×28 grey, 10 classes), images scaled to [-
 {arch.get("label_dropout", 0.1)} for classifier-free guidance (null label = 10).
 
 ## Training
-- {train.get("parameters", result["parameters"]):,} denoiser parameters; epsilon prediction, cosine noise schedule, 1000 steps
-- {train.get("steps")} optimizer steps at batch {arch.get("batch_size")}, AdamW lr {arch.get("lr")} (warm-up, cosine decay),
+- {params:,} denoiser parameters; epsilon prediction, cosine noise schedule, 1000 steps
+- {train.get("steps")} optimizer steps at batch {arch.get("batch_size")}, {optimizer},
   EMA {arch.get("ema_decay")} (the EMA weights are what is shipped), bf16 autocast
-- wall time {train.get("wall_time_s", 0) / 60:.0f} min on {train.get("hardware")}
+- wall time {minutes:.0f} min on {train.get("hardware")}
 - script: `scripts/train_reference_diffusion.py {train.get("arch", "")}`
 
 ## Default sampler
@@ -115,6 +118,8 @@ One row per class, the first ten samples of the measurement.
 
 def classifier_card(result: dict, train: dict) -> str:
     rows = "\n".join(f"| {cls} | {acc * 100:.2f}% |" for cls, acc in result["test_accuracy_per_class"].items())
+    args = train.get("args", {})
+    params, minutes = train.get("parameters", 0), train.get("wall_time_s", 0) / 60
     return f"""---
 library_name: gen_unlearn
 tags: [mnist, image-classification, gen_unlearn]
@@ -124,9 +129,9 @@ tags: [mnist, image-classification, gen_unlearn]
 The classifier that judges generated digits (forgetting accuracy and remaining-class accuracy).
 `gen_unlearn.load_classifier("mnist-classifier")`; input float images in [0, 1], shape (N, 1, 28, 28).
 
-- `SmallCNN`: two conv blocks (32 and 64 channels, batch norm), a 128-unit hidden layer; {train.get("parameters", 0):,} parameters
-- trained {train.get("args", {}).get("epochs")} epochs on the MNIST training set with small random affine augmentation,
-  Adam + one-cycle lr {train.get("args", {}).get("lr")}, in {train.get("wall_time_s", 0) / 60:.0f} min on {train.get("hardware")}
+- `SmallCNN`: two conv blocks (32 and 64 channels, batch norm), a 128-unit hidden layer; {params:,} parameters
+- trained {args.get("epochs")} epochs on the MNIST training set with small random affine augmentation,
+  Adam + one-cycle lr {args.get("lr")}, in {minutes:.0f} min on {train.get("hardware")}
 - script: `scripts/train_reference_classifier.py`
 
 ## Measured quality

@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
 from conftest import tiny_ddpm
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from PIL import Image
@@ -96,6 +97,13 @@ def test_bad_numbers(capsys, tiny_ddpm_dir, tmp_path) -> None:
     )
 
 
+def test_unavailable_device(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = ["sample", str(tiny_ddpm_dir), "--class", "0", "--device", "cuda", "--output", str(tmp_path)]
+    _one_line_error(capsys, argv, "no CUDA GPU", "--device cpu")
+
+
 def test_console_script_is_installed(tiny_ddpm_dir, tmp_path) -> None:
     exe = shutil.which("gen-unlearn")
     assert exe, "install the project (pip install -e .) so that the gen-unlearn command exists"
@@ -120,3 +128,39 @@ def test_console_script_is_installed(tiny_ddpm_dir, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "sampling" in done.stderr  # the progress bar
     assert (tmp_path / "o" / "class0_00000.png").exists()
+
+
+def test_erase_command_writes_a_loadable_pipeline(tiny_ddpm_dir, tmp_path) -> None:
+    out = tmp_path / "erased"
+    argv = ["erase", str(tiny_ddpm_dir), "--forget-class", "dog", "--method", "ft", "--steps", "2", "--data-free"]
+    argv += ["--data-free-per-class", "2", "--batch-size", "2", "--set", "lr=0.001", "--output", str(out)]
+    assert main(argv) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert (
+        record["forget_class"] == 1
+        and record["settings"]["lr"] == 0.001
+        and record["data"]["source"].startswith("data-free")
+    )
+    assert (out / "model_index.json").exists()
+
+
+def test_erase_refuses_to_overwrite_or_to_write_over_its_input(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    base = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--steps", "1", "--data-free"]
+    _one_line_error(capsys, [*base, "--output", str(tiny_ddpm_dir)], "never overwrites its input")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    _one_line_error(capsys, [*base, "--output", str(tmp_path / "taken")], "already exists", "--overwrite")
+    _one_line_error(capsys, [*base, "--method", "esd", "--output", str(tmp_path / "o")], "unknown method 'esd'")
+    _one_line_error(capsys, [*base, "--set", "alpha", "--output", str(tmp_path / "o")], "name=value")
+    _one_line_error(
+        capsys, [*base, "--data-root", str(tmp_path), "--output", str(tmp_path / "o")], "exclude each other"
+    )
+    (tmp_path / "o.partial").mkdir()
+    _one_line_error(
+        capsys, ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--output", str(tmp_path / "o")], "--resume"
+    )
+
+
+def test_erase_with_missing_data_is_one_line(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    argv = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--steps", "1", "--data-root", str(tmp_path / "none")]
+    _one_line_error(capsys, [*argv, "--output", str(tmp_path / "o")], "mnist not found", "--data-root")

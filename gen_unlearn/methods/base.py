@@ -1,0 +1,108 @@
+"""What every generative unlearner shares: its data streams, its optimizer, and its place in the loop."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..data import ForgetRemainSets, RandomBatches
+from ..denoiser import Denoiser
+from ..loop import Trainer, TrainingConfig
+
+
+@dataclass
+class MethodConfig:
+    """Hyperparameters common to every method; subclasses add their own."""
+
+    lr: float = 1e-4
+    max_grad_norm: float | None = 1.0
+
+
+class GenerativeUnlearner(ABC):
+    """An unlearning method for a class-conditional denoiser.
+
+    Subclasses set `name` and `Config`, may compute masks or Fisher information in `prepare`, and
+    implement `step`, which takes one or more optimizer steps through `trainer.optimizer_step`.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    default_steps: ClassVar[int] = 50
+
+    def __init__(
+        self,
+        denoiser: Denoiser,
+        data: ForgetRemainSets,
+        config: MethodConfig,
+        training: TrainingConfig,
+        fingerprint: str | None = None,
+    ):
+        self.denoiser, self.data, self.config, self.training = denoiser, data, config, training
+        self.fingerprint = fingerprint  # of the input pipeline: the cache key of masks and Fisher tensors
+        self.forget_class = data.forget_class
+        self.trainer: Trainer | None = None
+        self.forget_batches = RandomBatches(data.forget_images, data.forget_labels, training.batch_size, training.seed)
+        self.remain_batches = RandomBatches(
+            data.remain_images, data.remain_labels, training.batch_size, training.seed + 1
+        )
+        self.generator = torch.Generator().manual_seed(training.seed + 2)
+
+    def attach(self, trainer: Trainer) -> None:
+        """Run inside `trainer`; each process draws its own batches (data parallel)."""
+        self.trainer = trainer
+        rank = trainer.accelerator.process_index
+        if rank:
+            seed = self.training.seed + 1000 * rank
+            self.forget_batches.generator.manual_seed(seed)
+            self.remain_batches.generator.manual_seed(seed + 1)
+            self.generator.manual_seed(seed + 2)
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Work done once before the first step (masks, Fisher information, copies of the initial weights)."""
+        return None
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=self.config.lr)
+
+    # -- batches --------------------------------------------------------------------------------
+
+    def _encoded(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self.trainer.device if self.trainer else torch.device("cpu")
+        images, labels = batch
+        x0 = self.denoiser.encode(images.to(device), generator=self.generator)
+        return x0, labels.to(device)
+
+    def forget_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x0, y) of the forget class, x0 in the denoiser's space (VAE latents for DiT)."""
+        return self._encoded(next(self.forget_batches))
+
+    def remain_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._encoded(next(self.remain_batches))
+
+    def noise_loss(self, x0: torch.Tensor, y: torch.Tensor, label_dropout: float = 0.0) -> torch.Tensor:
+        """Per-sample ℓ_i(θ; x0, y), optionally with classifier-free label dropout."""
+        y = self.denoiser.drop_labels(y, label_dropout, self.generator)
+        return self.denoiser.loss(x0, y, generator=self.generator)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def step(self, step: int) -> dict[str, float]:
+        """One unlearning iteration; returns the loss terms to show and record."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "forget_batches": self.forget_batches.state_dict(),
+            "remain_batches": self.remain_batches.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.forget_batches.load_state_dict(state["forget_batches"])
+        self.remain_batches.load_state_dict(state["remain_batches"])
+        self.generator.set_state(state["generator"].cpu())

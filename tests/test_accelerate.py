@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+
+def test_erase_under_accelerate_launch_with_two_cpu_processes(tmp_path) -> None:
+    launcher = shutil.which("accelerate")
+    if launcher is None:
+        pytest.fail("the accelerate command is missing: pip install accelerate")
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    # --multi_gpu makes accelerate start the processes with torchrun; on a machine without a GPU the
+    # Accelerator (cpu=True) then joins them into a gloo process group (DistributedType.MULTI_CPU).
+    done = subprocess.run(
+        [
+            launcher,
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            str(TESTS / "accelerate_erase_script.py"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "erased" / "run.json").read_text())
+    assert record["num_processes"] == 2
+    digests = {(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)}
+    assert len(digests) == 1, "both processes must end with the same weights (gradients synchronised)"

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import tiny_ddpm, tiny_dit
+
+from gen_unlearn.data import ForgetRemainSets, cache_dir
+from gen_unlearn.denoiser import Denoiser
+from gen_unlearn.erase import erase, method_config
+from gen_unlearn.io import fingerprint_pipeline
+from gen_unlearn.loop import Trainer, TrainingConfig
+from gen_unlearn.methods import METHODS
+from gen_unlearn.methods.sa import SelectiveAmnesia
+from gen_unlearn.methods.salun import SalUn
+from gen_unlearn.methods.sfron import SFROn
+from gen_unlearn.replay import data_free_forget_remain
+from gen_unlearn.saliency import mask_density
+from gen_unlearn.weighting import adaptive_forget_weights, forget_weight, other_class
+
+
+def tiny_sets(pipe, forget_class: int = 1, n: int = 12) -> ForgetRemainSets:
+    """Random images of the pipeline's input shape (the VAE's for DiT), labelled 0..K-1."""
+    shape = (3, 8, 8) if hasattr(pipe, "vae") else pipe.latent_shape
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n * pipe.num_classes) % pipe.num_classes
+    images = torch.rand((len(labels), *shape), generator=g) * 2 - 1
+    forget = labels == forget_class
+    return ForgetRemainSets(images[forget], labels[forget], images[~forget], labels[~forget], forget_class, "test")
+
+
+FAST = {
+    "sfron": {"fisher_batches": 2},
+    "salun": {"saliency_batches": 2},
+    "sa": {"replay_per_class": 2, "fisher_samples": 3, "fisher_timesteps": 10},
+    "ga": {},
+    "rl": {},
+    "ft": {},
+}
+
+
+def test_adaptive_weights_by_hand() -> None:
+    # ℓ = [1, 4], λ = 0.5: ℓ^-λ = [1, 0.5], w = 2·[1, 0.5]/1.5
+    w = adaptive_forget_weights(torch.tensor([1.0, 4.0]), lam=0.5)
+    assert torch.allclose(w, torch.tensor([4 / 3, 2 / 3]))
+    assert torch.allclose(adaptive_forget_weights(torch.tensor([1.0, 4.0]), lam=0.0), torch.ones(2))
+    losses = torch.tensor([0.5, 2.0], requires_grad=True)
+    assert not adaptive_forget_weights(losses).requires_grad
+
+
+def test_forget_weight_schedules() -> None:
+    assert forget_weight(10, 0, 100, "cosine") == 10
+    assert math.isclose(forget_weight(10, 50, 100, "cosine"), 5)
+    assert math.isclose(forget_weight(10, 100, 100, "cosine"), 0, abs_tol=1e-12)
+    assert math.isclose(forget_weight(10, 25, 100, "linear"), 7.5)
+    assert forget_weight(10, 99, 100, "constant") == 10
+    with pytest.raises(ValueError, match="schedule 'step'"):
+        forget_weight(1, 0, 1, "step")
+
+
+def test_relabel_targets() -> None:
+    y = torch.tensor([0, 3, 9])
+    assert other_class(y, 10, "next").tolist() == [1, 4, 0]
+    for seed in range(20):
+        assert (other_class(y, 10, "random", torch.Generator().manual_seed(seed)) != y).all()
+
+
+def test_unknown_method_and_setting() -> None:
+    with pytest.raises(ValueError, match="unknown method 'esd'"):
+        method_config("esd")
+    with pytest.raises(ValueError, match="sfron has no setting alpha"):
+        method_config("sfron", alpha=1)
+    assert method_config("sfron", forget_alpha=3).forget_alpha == 3
+
+
+def test_ewc_penalty_by_hand() -> None:
+    pipe = tiny_ddpm()
+    method = SelectiveAmnesia.__new__(SelectiveAmnesia)
+    params = dict(pipe.unet.named_parameters())
+    method.initial = {n: p.detach().clone() for n, p in params.items()}
+    method.fisher = {n: torch.zeros_like(p) for n, p in params.items()}
+    name = "conv_in.bias"
+    method.fisher[name][0] = 2.0
+    with torch.no_grad():
+        params[name][0] += 3.0  # F·Δθ² = 2·9
+        params["conv_out.bias"][0] += 5.0  # zero Fisher: no penalty
+
+    class Unwrapped:
+        unwrapped_model = pipe.unet
+
+    method.trainer = Unwrapped()
+    assert math.isclose(method.ewc_penalty().item(), 18.0, rel_tol=1e-6)
+
+
+def test_sfron_takes_the_remain_gradient_at_the_fast_weights(monkeypatch) -> None:
+    pipe = tiny_ddpm()
+    seen: list[dict[str, torch.Tensor]] = []
+    original = Trainer.optimizer_step
+
+    def spy(self, micro_loss, mask=None, max_grad_norm=None):
+        seen.append({n: p.detach().clone() for n, p in self.unwrapped_model.named_parameters()})
+        return original(self, micro_loss, mask, max_grad_norm)
+
+    monkeypatch.setattr(Trainer, "optimizer_step", spy)
+    before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
+    training = TrainingConfig(steps=1, batch_size=4, progress=False)
+    erased = erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, fisher_batches=2, lr=1e-2)
+    assert len(seen) == 2, "one forget step, then one remain step"
+    forget_at, remain_at = seen
+    assert all(torch.equal(forget_at[n], before[n]) for n in before), "the forget step starts at θ"
+    moved = [n for n in before if not torch.equal(remain_at[n], before[n])]
+    assert moved, "the remain gradient is taken at the fast weights θ′, after the forget step"
+    after = dict(erased.unet.named_parameters())
+    assert any(not torch.equal(after[n], remain_at[n]) for n in before), "then the remain step moves θ′"
+
+
+def test_salun_moves_only_parameters_inside_its_mask() -> None:
+    pipe = tiny_ddpm()
+    before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
+    training = TrainingConfig(steps=3, batch_size=4, progress=False)
+    erased = erase(pipe, 1, "salun", data=tiny_sets(pipe), training=training, saliency_batches=2, lr=1e-2)
+    # the same mask, recomputed from the same seeded batches on a fresh copy of the model
+    probe = SalUn(Denoiser(tiny_ddpm()), tiny_sets(pipe), method_config("salun", saliency_batches=2), training)
+    probe.prepare()
+    assert 0.45 < mask_density(probe.mask) < 0.55
+    for name, p in erased.unet.named_parameters():
+        moved = p.detach() != before[name]
+        assert not moved[~probe.mask[name]].any(), f"{name} moved outside the mask"
+    assert any((p.detach() != before[n]).any() for n, p in erased.unet.named_parameters())
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("kind", ["ddpm", "dit"])
+def test_every_method_runs_on_both_pipelines_and_leaves_the_input_alone(method: str, kind: str, tmp_path) -> None:
+    pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
+    fingerprint = fingerprint_pipeline(pipe)
+    training = TrainingConfig(steps=2, batch_size=4, progress=False)
+    out = tmp_path / "erased"
+    erased = erase(pipe, 1, method, data=tiny_sets(pipe), training=training, output_dir=out, **FAST[method])
+    assert fingerprint_pipeline(pipe) == fingerprint, "the input pipeline must not change"
+    assert fingerprint_pipeline(erased) != fingerprint
+    record = json.loads((out / "run.json").read_text())
+    assert record["method"] == method and record["steps"] == 2 and record["input_pipeline_sha256"] == fingerprint
+    assert {"data", "prepare", "train", "save", "total"} <= set(record["timings_s"])
+    assert "torch" in record["versions"] and record["settings"]
+    reloaded = type(pipe).from_pretrained(out)
+    for (n, a), (_, b) in zip(
+        erased.denoiser.state_dict().items(), reloaded.denoiser.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), n
+    assert not (tmp_path / "erased.partial").exists()
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch) -> None:
+    training = TrainingConfig(steps=4, batch_size=4, checkpoint_every=1, progress=False)
+    straight = erase(tiny_ddpm(), 1, "sfron", data=tiny_sets(tiny_ddpm()), training=training, fisher_batches=2)
+
+    original = SFROn.step
+
+    def crash_at_step_two(self, step):
+        if step == 2:
+            raise KeyboardInterrupt
+        return original(self, step)
+
+    monkeypatch.setattr(SFROn, "step", crash_at_step_two)
+    out = tmp_path / "erased"
+    with pytest.raises(KeyboardInterrupt):
+        erase(tiny_ddpm(), 1, "sfron", data=tiny_sets(tiny_ddpm()), training=training, output_dir=out, fisher_batches=2)
+    assert not out.exists() and (tmp_path / "erased.partial" / "checkpoint.pt").exists()
+    monkeypatch.setattr(SFROn, "step", original)
+    training.resume = True
+    resumed = erase(
+        tiny_ddpm(), 1, "sfron", data=tiny_sets(tiny_ddpm()), training=training, output_dir=out, fisher_batches=2
+    )
+    for (n, a), (_, b) in zip(straight.unet.state_dict().items(), resumed.unet.state_dict().items(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), n
+
+
+def test_data_free_sets_are_generated_once_and_cached() -> None:
+    pipe = tiny_ddpm()
+    first = data_free_forget_remain(pipe, 2, num_per_class=3, num_inference_steps=2)
+    assert len(first.forget_labels) == 3 and (first.forget_labels == 2).all() and len(first.remain_labels) == 6
+    files = list((cache_dir() / "samples").rglob("*.safetensors"))
+    again = data_free_forget_remain(pipe, 2, num_per_class=3, num_inference_steps=2)
+    assert list((cache_dir() / "samples").rglob("*.safetensors")) == files
+    assert torch.equal(first.forget_images, again.forget_images)
+
+
+def test_wrong_data_shape_is_refused() -> None:
+    pipe = tiny_ddpm()
+    sets = tiny_sets(pipe)
+    sets.remain_images = torch.zeros(4, 1, 28, 28)
+    with pytest.raises(ValueError, match="1×28×28 images but the pipeline makes 1×8×8"):
+        erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, progress=False))
