@@ -5,19 +5,25 @@ from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline,
 from .classifier import SmallCNN, predict_proba
 from .data import LabeledImages, class_split, load_dataset, random_subset_split
 from .denoiser import Denoiser
+from .erase import erase
 from .evaluation import sample_images
 from .hub import load_classifier, load_pipeline, swap_scheduler
+from .loop import TrainingConfig
+from .methods import METHODS
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "METHODS",
     "ClassConditionalDDPMPipeline",
     "ClassConditionalDiTPipeline",
     "ClassConditionalPipeline",
     "Denoiser",
     "LabeledImages",
     "SmallCNN",
+    "TrainingConfig",
     "class_split",
+    "erase",
     "load_classifier",
     "load_dataset",
     "load_pipeline",

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--data-root", help="train on the real dataset under this root")
     erase.add_argument("--data-free", action="store_true", help="train on the pipeline's own samples (cached)")
     erase.add_argument("--dataset", default="mnist", help="the real dataset, with --data-root (default mnist)")
-    erase.add_argument("--data-free-per-class", type=int, default=500, help="samples per class when data-free")
+    erase.add_argument("--data-free-per-class", type=int, default=100, help="samples per class when data-free")
     erase.add_argument("--set", action="append", metavar="NAME=VALUE", help="a method setting, e.g. forget_alpha=5")
     erase.add_argument("--seed", type=int, default=0)
     erase.add_argument("--batch-size", type=int, default=64)

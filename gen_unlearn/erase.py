@@ -57,7 +57,7 @@ def erase(
     seed: int = 0,
     training: TrainingConfig | None = None,
     output_dir: str | os.PathLike | None = None,
-    data_free_per_class: int = 500,
+    data_free_per_class: int = 100,
     **method_settings: Any,
 ) -> ClassConditionalPipeline:
     """Return a copy of `pipeline` that no longer generates `forget_class`.

@@ -61,7 +61,7 @@ def generated_samples(
 
 
 def data_free_forget_remain(
-    pipeline: ClassConditionalPipeline, forget_class: int, num_per_class: int = 500, seed: int = 0, **sampler
+    pipeline: ClassConditionalPipeline, forget_class: int, num_per_class: int = 100, seed: int = 0, **sampler
 ) -> ForgetRemainSets:
     """Forget and remain sets drawn from the pipeline itself: for users who have the model but not its data."""
     forget_class = pipeline.class_id(forget_class)

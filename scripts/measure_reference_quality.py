@@ -39,10 +39,13 @@ def measure_pipeline(name: str, classifier: torch.nn.Module, num_per_class: int,
     wall = time.time() - start
     accuracy = class_accuracy(classify(classifier, images), labels)
     worst_class, worst = accuracy.worst
+    sampler, config = type(pipeline.scheduler).__name__, pipeline.scheduler.config
+    if "algorithm_type" in config:
+        sampler += f" ({config.algorithm_type}{', dynamic thresholding' if config.get('thresholding') else ''})"
     return {
         "pipeline": name,
         "num_per_class": num_per_class,
-        "sampler": type(pipeline.scheduler).__name__,
+        "sampler": sampler,
         "num_inference_steps": pipeline.config.default_num_inference_steps,
         "guidance_scale": pipeline.config.default_guidance_scale,
         "seed": seed,

@@ -30,9 +30,17 @@ from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
 NUM_CLASSES = 10
 
 
-def noise_scheduler() -> DPMSolverMultistepScheduler:
+def noise_scheduler(pixel_space: bool) -> DPMSolverMultistepScheduler:
+    """The shipped sampler: SDE DPM-Solver++ (2nd order), which at 25 steps matched 50 ancestral DDPM steps
+    on the reference DDPM while the deterministic ODE solver drew too-thick strokes; dynamic thresholding
+    (clipping x0 to [-1, 1]) only in pixel space."""
     return DPMSolverMultistepScheduler(
-        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", algorithm_type="dpmsolver++", solver_order=2
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        algorithm_type="sde-dpmsolver++",
+        solver_order=2,
+        thresholding=pixel_space,
+        sample_max_value=1.0,
     )
 
 
@@ -51,7 +59,7 @@ def build_ddpm() -> ClassConditionalDDPMPipeline:
     )
     return ClassConditionalDDPMPipeline(
         unet,
-        noise_scheduler(),
+        noise_scheduler(pixel_space=True),
         id2label=dict(enumerate(MNIST_NAMES)),
         default_guidance_scale=2.0,
         default_num_inference_steps=25,
@@ -74,7 +82,7 @@ def build_dit(vae: AutoencoderKL) -> ClassConditionalDiTPipeline:
     return ClassConditionalDiTPipeline(
         transformer,
         vae,
-        noise_scheduler(),
+        noise_scheduler(pixel_space=False),
         id2label=dict(enumerate(MNIST_NAMES)),
         default_guidance_scale=2.0,
         default_num_inference_steps=25,

@@ -1,0 +1,127 @@
+"""Erase classes from the shipped MNIST pipelines with every method and measure what is left.
+
+    python scripts/benchmark_erase.py                                   # sfron on both pipelines, all ten classes
+    python scripts/benchmark_erase.py --methods sfron,salun,sa,ga,rl,ft --classes 3 --pipelines mnist-ddpm
+    python scripts/benchmark_erase.py --methods salun --steps 200 --data real
+
+For each (pipeline, method, class): erase with the method's defaults (or --steps), then sample
+--forget-samples images of the forgotten class and --remain-samples of every other class with the
+pipeline's default sampler, and classify them with the shipped classifier.
+FA = share of forgotten-class samples still classified as that class (lower is better);
+RA = mean share of remaining-class samples classified as their class (higher is better).
+Prints a table and writes results.json and results.csv to --output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gen_unlearn.erase import erase
+from gen_unlearn.evaluation import sample_images
+from gen_unlearn.evaluation.accuracy import class_accuracy, classify
+from gen_unlearn.hub import load_classifier, load_pipeline
+from gen_unlearn.io import atomic_path, library_versions, write_json
+from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.methods import METHODS
+
+
+def forgetting_and_remaining_accuracy(pipeline, classifier, forget_class: int, n_forget: int, n_remain: int, seed: int):
+    forget_images, forget_labels = sample_images(pipeline, [forget_class], n_forget, seed=seed, progress=False)
+    others = [c for c in range(pipeline.num_classes) if c != forget_class]
+    remain_images, remain_labels = sample_images(pipeline, others, n_remain, seed=seed, progress=False)
+    fa = class_accuracy(classify(classifier, forget_images), forget_labels).mean
+    ra = class_accuracy(classify(classifier, remain_images), remain_labels)
+    return fa, ra.mean, ra.worst[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipelines", default="mnist-ddpm,mnist-dit")
+    parser.add_argument("--methods", default="sfron")
+    parser.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
+    parser.add_argument("--steps", type=int, help="iterations for every method (default: each method's own)")
+    parser.add_argument("--data", default="real", choices=["data-free", "real"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--forget-samples", type=int, default=100)
+    parser.add_argument("--remain-samples", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=Path("runs/benchmark_erase"))
+    args = parser.parse_args()
+
+    classifier = load_classifier("mnist-classifier")
+    rows = []
+    for pipeline_name in args.pipelines.split(","):
+        pipeline = load_pipeline(pipeline_name)
+        pipeline.set_progress_bar_config(disable=True)
+        for forget_class in [int(c) for c in args.classes.split(",")]:
+            fa0, ra0, _ = forgetting_and_remaining_accuracy(
+                pipeline, classifier, forget_class, args.forget_samples, args.remain_samples, args.seed
+            )
+            rows.append(
+                dict(
+                    pipeline=pipeline_name,
+                    method="original",
+                    forget_class=forget_class,
+                    steps=0,
+                    erase_s=0.0,
+                    fa=fa0,
+                    ra=ra0,
+                    ra_worst=ra0,
+                )
+            )
+            for method in args.methods.split(","):
+                steps = args.steps if args.steps is not None else METHODS[method].default_steps
+                training = TrainingConfig(steps=steps, batch_size=args.batch_size, progress=False)
+                start = time.time()
+                erased = erase(pipeline, forget_class, method, data=args.data, seed=args.seed, training=training)
+                wall = time.time() - start
+                fa, ra, ra_worst = forgetting_and_remaining_accuracy(
+                    erased, classifier, forget_class, args.forget_samples, args.remain_samples, args.seed
+                )
+                rows.append(
+                    dict(
+                        pipeline=pipeline_name,
+                        method=method,
+                        forget_class=forget_class,
+                        steps=steps,
+                        erase_s=round(wall, 1),
+                        fa=fa,
+                        ra=ra,
+                        ra_worst=ra_worst,
+                    )
+                )
+                print(
+                    f"{pipeline_name:>11} {method:>6} class {forget_class}: {steps:>5} steps {wall:7.1f} s  "
+                    f"FA {fa * 100:5.1f}%  RA {ra * 100:5.1f}% (worst {ra_worst * 100:5.1f}%)",
+                    flush=True,
+                )
+
+    print(f"\n{'pipeline':>11} {'method':>8} {'class':>5} {'steps':>6} {'erase s':>8} {'FA %':>6} {'RA %':>6}")
+    for r in rows:
+        print(
+            f"{r['pipeline']:>11} {r['method']:>8} {r['forget_class']:>5} {r['steps']:>6} {r['erase_s']:>8.1f} "
+            f"{r['fa'] * 100:>6.1f} {r['ra'] * 100:>6.1f}"
+        )
+    print("\nmean over classes:")
+    for key in sorted({(r["pipeline"], r["method"]) for r in rows}):
+        sel = [r for r in rows if (r["pipeline"], r["method"]) == key]
+        print(
+            f"{key[0]:>11} {key[1]:>8}  FA {np.mean([r['fa'] for r in sel]) * 100:5.1f}%  worst FA "
+            f"{max(r['fa'] for r in sel) * 100:5.1f}%  RA {np.mean([r['ra'] for r in sel]) * 100:5.1f}%  "
+            f"erase {np.mean([r['erase_s'] for r in sel]):6.1f} s"
+        )
+    args.output.mkdir(parents=True, exist_ok=True)
+    write_json(args.output / "results.json", {"args": vars(args), "rows": rows, "versions": library_versions()})
+    with atomic_path(args.output / "results.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
