@@ -107,8 +107,13 @@ def library_versions() -> dict[str, str]:
 
 def fingerprint_pipeline(pipeline: Any) -> str:
     """sha256 of a pipeline's weights and configs: the key of everything cached about it (samples, masks)."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(dict(pipeline.config), sort_keys=True, default=str).encode())
+
+    def settings(config: Any) -> bytes:
+        # `_name_or_path` and the like say where a model came from, not what it is
+        public = {k: v for k, v in dict(config).items() if not k.startswith("_")}
+        return json.dumps(public, sort_keys=True, default=str).encode()
+
+    digest = hashlib.sha256(settings(pipeline.config))
     for name, component in sorted(pipeline.components.items()):
         digest.update(name.encode())
         if isinstance(component, torch.nn.Module):
@@ -116,7 +121,7 @@ def fingerprint_pipeline(pipeline: Any) -> str:
                 digest.update(key.encode())
                 digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
         elif hasattr(component, "config"):
-            digest.update(json.dumps(dict(component.config), sort_keys=True, default=str).encode())
+            digest.update(settings(component.config))
     return digest.hexdigest()
 
 

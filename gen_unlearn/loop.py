@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from tqdm.auto import tqdm
 
 from .io import load_torch, save_torch
@@ -49,6 +50,18 @@ class TrainingConfig:
             raise ValueError(f"mixed precision {self.mixed_precision!r}: use no, bf16 or fp16")
 
 
+def _new_accelerator(config: TrainingConfig) -> Accelerator:
+    try:
+        return Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+    except ValueError as error:
+        if "already been initialized" not in str(error):
+            raise
+    # accelerate keeps one global state per process; a second run in the same process with other
+    # settings (say bf16 after fp32) starts it afresh. The process group, if any, is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+
+
 class Trainer:
     """Holds the accelerator, the (prepared) model and optimizer, and runs a method's steps."""
 
@@ -56,7 +69,7 @@ class Trainer:
         if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
             raise ValueError("fp16 mixed precision needs a GPU: use --mixed-precision bf16 or no on the CPU")
         self.config = config
-        self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+        self.accelerator = _new_accelerator(config)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.timings: dict[str, float] = {}
 
@@ -120,7 +133,7 @@ class Trainer:
         path = self.checkpoint_path()
         if path is None or not self.config.resume or not path.exists():
             return None
-        state = load_torch(path, map_location=self.device)
+        state = load_torch(path, map_location="cpu")  # load_state_dict moves tensors to the parameters' device
         self.unwrapped_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         return state

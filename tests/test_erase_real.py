@@ -18,7 +18,7 @@ def test_sfron_erase_of_the_shipped_ddpm_lowers_forgetting_accuracy(data_root) -
         return class_accuracy(classify(classifier, images), labels).mean
 
     before = accuracy(pipe, [3], 16)
-    training = TrainingConfig(steps=25, batch_size=32, progress=False)
+    training = TrainingConfig(steps=50, batch_size=32, progress=False)
     erased = erase(pipe, "three", "sfron", data="real", data_root=data_root, training=training, fisher_batches=4)
     after = accuracy(erased, [3], 16)
     assert before >= 0.9

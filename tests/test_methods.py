@@ -194,3 +194,31 @@ def test_wrong_data_shape_is_refused() -> None:
     sets.remain_images = torch.zeros(4, 1, 28, 28)
     with pytest.raises(ValueError, match="1×28×28 images but the pipeline makes 1×8×8"):
         erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, progress=False))
+
+
+def test_runs_with_other_precision_in_the_same_process() -> None:
+    pipe = tiny_ddpm()
+    for precision in ("no", "bf16", "no"):
+        training = TrainingConfig(steps=1, batch_size=2, mixed_precision=precision, progress=False, cpu=True)
+        erased = erase(pipe, 1, "ft", data=tiny_sets(pipe), training=training)
+        assert erased.run_record["training"]["mixed_precision"] == precision
+        assert all(p.dtype == torch.float32 for p in erased.unet.parameters())
+
+
+def test_fp16_on_cpu_is_a_clear_error() -> None:
+    pipe = tiny_ddpm()
+    training = TrainingConfig(steps=1, mixed_precision="fp16", progress=False, cpu=True)
+    with pytest.raises(ValueError, match="fp16 mixed precision needs a GPU"):
+        erase(pipe, 1, "ft", data=tiny_sets(pipe), training=training)
+
+
+def test_fingerprint_depends_on_weights_not_on_where_they_were_loaded_from(tmp_path) -> None:
+    pipe = tiny_ddpm()
+    pipe.save_pretrained(tmp_path / "a")
+    pipe.save_pretrained(tmp_path / "b")
+    a = type(pipe).from_pretrained(tmp_path / "a")
+    b = type(pipe).from_pretrained(tmp_path / "b")
+    assert fingerprint_pipeline(a) == fingerprint_pipeline(b) == fingerprint_pipeline(pipe)
+    with torch.no_grad():
+        b.unet.conv_out.bias.add_(1e-3)
+    assert fingerprint_pipeline(b) != fingerprint_pipeline(a)
