@@ -36,11 +36,13 @@ def method_config(method: str, **overrides: Any):
 
 def check_data_matches(pipeline: ClassConditionalPipeline, data: ForgetRemainSets) -> None:
     image_shape = tuple(data.remain_images.shape[1:])
-    expected = getattr(pipeline, "vae", None)
-    if expected is None and image_shape != tuple(pipeline.latent_shape):
+    vae = getattr(pipeline, "vae", None)
+    mismatch = image_shape[0] != vae.config.in_channels if vae is not None else image_shape != pipeline.latent_shape
+    if mismatch:
+        expected = f"{vae.config.in_channels}-channel" if vae is not None else "×".join(map(str, pipeline.latent_shape))
         raise ValueError(
-            f"the data has {'×'.join(map(str, image_shape))} images but the pipeline makes "
-            f"{'×'.join(map(str, pipeline.latent_shape))}: use the pipeline's own dataset, or --data-free"
+            f"the data has {'×'.join(map(str, image_shape))} images but the pipeline makes {expected} images: "
+            "use the pipeline's own dataset, or --data-free"
         )
     if len(data.forget_labels) == 0:
         raise ValueError(f"the data has no sample of class {data.forget_class}: check --dataset and --forget-class")

@@ -152,9 +152,11 @@ class ClassConditionalPipeline(DiffusionPipeline):
         guidance_scale = float(
             self.config.get("default_guidance_scale", 1.0) if guidance_scale is None else guidance_scale
         )
-        num_inference_steps = int(num_inference_steps or self.config.get("default_num_inference_steps", 50))
-        if num_inference_steps < 1:
+        if num_inference_steps is None:
+            num_inference_steps = self.config.get("default_num_inference_steps", 50)
+        if int(num_inference_steps) < 1:
             raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
+        num_inference_steps = int(num_inference_steps)
         labels = self._class_label_tensor(class_labels)
         modules = [m for m in self.components.values() if isinstance(m, torch.nn.Module)]
         was_training = [m.training for m in modules]

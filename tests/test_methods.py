@@ -222,3 +222,11 @@ def test_fingerprint_depends_on_weights_not_on_where_they_were_loaded_from(tmp_p
     with torch.no_grad():
         b.unet.conv_out.bias.add_(1e-3)
     assert fingerprint_pipeline(b) != fingerprint_pipeline(a)
+
+
+def test_dit_data_with_wrong_channels_is_refused() -> None:
+    pipe = tiny_dit()
+    sets = tiny_sets(pipe)
+    sets.remain_images = torch.zeros(4, 1, 8, 8)
+    with pytest.raises(ValueError, match="1×8×8 images but the pipeline makes 3-channel images"):
+        erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, progress=False))

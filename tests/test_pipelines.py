@@ -93,6 +93,8 @@ def test_output_types(tiny_pipeline) -> None:
     assert isinstance(pil[0], Image.Image) and pil[0].size == (pt.shape[3], pt.shape[2])
     with pytest.raises(ValueError, match="output_type 'latent'"):
         tiny_pipeline([1], output_type="latent")
+    with pytest.raises(ValueError, match="num_inference_steps must be at least 1"):
+        tiny_pipeline([1], num_inference_steps=0)
 
 
 def test_batch_of_mixed_labels_matches_single_samples(tiny_pipeline) -> None:
