@@ -71,13 +71,20 @@ def measure_classifier(classifier: torch.nn.Module, data_root: str | None) -> di
     }
 
 
-def pipeline_card(name: str, result: dict, train: dict) -> str:
+def pipeline_card(name: str, result: dict, train: dict, vae_train: dict | None = None) -> str:
     rows = "\n".join(f"| {cls} | {acc * 100:.1f}% |" for cls, acc in result["accuracy_per_class"].items())
     kind = "DDPM (UNet2DModel, pixel space)" if "ddpm" in name else "latent DiT (DiTTransformer2DModel + AutoencoderKL)"
     arch = train.get("args", {})
     params = train.get("parameters", result["parameters"])
     optimizer = f"AdamW lr {arch.get('lr')} (warm-up, cosine decay)"
     minutes = train.get("wall_time_s", 0) / 60
+    vae_line = ""
+    if vae_train:
+        vae_line = (
+            f"- VAE: `AutoencoderKL` 1×28×28 -> 4×7×7, {vae_train['steps']} steps in "
+            f"{vae_train['wall_time_s'] / 60:.0f} min (`scripts/train_mnist_vae.py`), test reconstruction MSE "
+            f"{vae_train['test_mse']:.4f} on [-1, 1] images, scaling factor {vae_train['scaling_factor']:.3f}\n"
+        )
     return f"""---
 library_name: diffusers
 tags: [class-conditional, classifier-free-guidance, mnist, gen_unlearn]
@@ -97,7 +104,7 @@ MNIST training set (60,000 images, 28×28 grey, 10 classes), images scaled to [-
   EMA {arch.get("ema_decay")} (the EMA weights are what is shipped), bf16 autocast
 - wall time {minutes:.0f} min on {train.get("hardware")}
 - script: `scripts/train_reference_diffusion.py {train.get("arch", "")}`
-
+{vae_line}
 ## Default sampler
 {result["sampler"]}, {result["num_inference_steps"]} steps, guidance scale {result["guidance_scale"]}.
 
@@ -180,7 +187,9 @@ def main() -> None:
             folder = Path(resolve(name, SHIPPED_PIPELINES, "pipeline"))
             train = json.loads((folder / "train.json").read_text()) if (folder / "train.json").exists() else {}
             save_png(grid, folder / "samples.png")
-            (folder / "README.md").write_text(pipeline_card(Path(name).name, result, train))
+            vae_file = folder / "vae" / "train.json"
+            vae_train = json.loads(vae_file.read_text()) if vae_file.exists() else None
+            (folder / "README.md").write_text(pipeline_card(Path(name).name, result, train, vae_train))
             write_json(folder / "quality.json", result)
     if args.write_cards:
         folder = Path(resolve(args.classifier, ("mnist-classifier",), "classifier"))
