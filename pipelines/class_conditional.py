@@ -25,6 +25,16 @@ def classifier_free_guidance(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, s
 class ClassConditionalPipeline(DiffusionPipeline):
     """Base class of class-conditional pipelines with K classes and a null (unconditional) label K."""
 
+    def register_sampling_settings(
+        self, id2label: dict | None, default_guidance_scale: float, default_num_inference_steps: int
+    ) -> None:
+        """Save the class names and default sampler settings with the pipeline (`model_index.json`)."""
+        self.register_to_config(
+            id2label={str(k): v for k, v in id2label.items()} if id2label else None,
+            default_guidance_scale=float(default_guidance_scale),
+            default_num_inference_steps=int(default_num_inference_steps),
+        )
+
     @property
     def denoiser(self) -> torch.nn.Module:
         """The network that predicts noise: the module that unlearning updates."""

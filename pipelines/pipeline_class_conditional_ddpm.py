@@ -36,11 +36,7 @@ class ClassConditionalDDPMPipeline(ClassConditionalPipeline):
                 "this UNet has no class embedding: build UNet2DModel with num_class_embeds = number of classes + 1"
             )
         self.register_modules(unet=unet, scheduler=scheduler)
-        self.register_to_config(
-            id2label={str(k): v for k, v in id2label.items()} if id2label else None,
-            default_guidance_scale=float(default_guidance_scale),
-            default_num_inference_steps=int(default_num_inference_steps),
-        )
+        self.register_sampling_settings(id2label, default_guidance_scale, default_num_inference_steps)
 
     @property
     def denoiser(self) -> UNet2DModel:

@@ -61,11 +61,7 @@ class ClassConditionalDiTPipeline(ClassConditionalPipeline):
                 "this transformer is not class-conditional: it needs num_embeds_ada_norm = number of classes"
             )
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
-        self.register_to_config(
-            id2label={str(k): v for k, v in id2label.items()} if id2label else None,
-            default_guidance_scale=float(default_guidance_scale),
-            default_num_inference_steps=int(default_num_inference_steps),
-        )
+        self.register_sampling_settings(id2label, default_guidance_scale, default_num_inference_steps)
 
     @property
     def denoiser(self) -> DiTTransformer2DModel:
