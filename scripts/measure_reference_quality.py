@@ -141,7 +141,7 @@ The classifier that judges generated digits (forgetting accuracy and remaining-c
 
 - `SmallCNN`: two conv blocks (32 and 64 channels, batch norm), a 128-unit hidden layer; {params:,} parameters
 - trained {args.get("epochs")} epochs on the MNIST training set with small random affine augmentation,
-  Adam + one-cycle lr {args.get("lr")}, in {minutes:.0f} min on {train.get("hardware")}
+  Adam + one-cycle lr {args.get("lr")}; wall time {minutes:.0f} min on {train.get("hardware")}
 - script: `scripts/train_reference_classifier.py`
 
 ## Measured quality
