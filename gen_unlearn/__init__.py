@@ -2,11 +2,12 @@
 
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline, ClassConditionalPipeline
 
+from .classification import CLASSIFICATION_METHODS, run_experiment, unlearn_classifier
 from .classifier import SmallCNN, predict_proba
 from .data import LabeledImages, class_split, load_dataset, random_subset_split
 from .denoiser import Denoiser
 from .erase import erase
-from .evaluation import sample_images
+from .evaluation import bench, class_grid, evaluate, sample_images
 from .hub import load_classifier, load_pipeline, swap_scheduler
 from .loop import TrainingConfig
 from .methods import METHODS
@@ -14,6 +15,7 @@ from .methods import METHODS
 __version__ = "0.1.0"
 
 __all__ = [
+    "CLASSIFICATION_METHODS",
     "METHODS",
     "ClassConditionalDDPMPipeline",
     "ClassConditionalDiTPipeline",
@@ -22,13 +24,18 @@ __all__ = [
     "LabeledImages",
     "SmallCNN",
     "TrainingConfig",
+    "bench",
+    "class_grid",
     "class_split",
     "erase",
+    "evaluate",
     "load_classifier",
     "load_dataset",
     "load_pipeline",
     "predict_proba",
     "random_subset_split",
+    "run_experiment",
     "sample_images",
     "swap_scheduler",
+    "unlearn_classifier",
 ]

@@ -178,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--device", default=default_device())
     erase.add_argument("--output", required=True, help="directory for the new pipeline and run.json")
     erase.set_defaults(run=cmd_erase)
+
+    from .cli_evaluation import add_evaluation_commands
+
+    add_evaluation_commands(commands)  # evaluate, grid, bench
+
+    from .classification.cli import add_classify_command
+
+    add_classify_command(commands)
     return parser
 
 

@@ -6,6 +6,7 @@ import copy
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def erase(
     training: TrainingConfig | None = None,
     output_dir: str | os.PathLike | None = None,
     data_free_per_class: int = 100,
+    on_step: Callable[[int, float, ClassConditionalPipeline], None] | None = None,
     **method_settings: Any,
 ) -> ClassConditionalPipeline:
     """Return a copy of `pipeline` that no longer generates `forget_class`.
@@ -73,6 +75,8 @@ def erase(
         training: loop settings (batch size, mixed precision, accumulation, checkpoints).
         output_dir: if given, the new pipeline is saved there (atomically) with `run.json`; checkpoints
             go to `<output_dir>.partial/` and a rerun with `training.resume=True` continues from them.
+        on_step: called as `on_step(steps_done, train_seconds, erased)` after every step, with the pipeline
+            being trained (live weights: copy what you keep); its time is not counted as training time.
         method_settings: the method's hyperparameters (see `METHODS[method].Config`).
     """
     timings: dict[str, float] = {}
@@ -111,12 +115,16 @@ def erase(
     trainer = Trainer(denoiser.model, unlearner.make_optimizer(denoiser.model.parameters()), training)
     erased.to(trainer.device)
     denoiser.network = trainer.model
-    unlearner.attach(trainer)
-
     t0 = time.time()
-    unlearner.prepare()
+    unlearner.attach(trainer)  # computes masks and Fisher information (or reads them from the cache)
     timings["prepare"] = time.time() - t0
-    history = trainer.run(unlearner.step, unlearner.state_dict, unlearner.load_state_dict, desc=f"erase ({method})")
+    history = trainer.run(
+        unlearner.step,
+        unlearner.state_dict,
+        unlearner.load_state_dict,
+        desc=f"erase ({method})",
+        on_step=None if on_step is None else lambda done, seconds: on_step(done, seconds, erased),
+    )
     timings["train"] = trainer.timings["train"]
     trainer.finish()
     denoiser.network = None
@@ -136,6 +144,9 @@ def erase(
         "num_processes": trainer.accelerator.num_processes,
         "loss_first": history[0] if history else {},
         "loss_last": history[-1] if history else {},
+        # at most ~200 points of the loss curve, for plots: every `loss_history_every`-th step
+        "loss_history_every": max(1, len(history) // 200),
+        "loss_history": history[:: max(1, len(history) // 200)],
         "versions": library_versions(),
     }
     if output_dir is not None and trainer.accelerator.is_main_process:

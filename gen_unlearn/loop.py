@@ -114,26 +114,50 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return Path(self.config.checkpoint_dir) / CHECKPOINT_NAME if self.config.checkpoint_dir else None
 
-    def save_checkpoint(self, step: int, extra: dict[str, Any]) -> None:
+    def process_state_path(self, rank: int) -> Path:
+        return self.checkpoint_path().with_name(f"process_{rank}.pt")
+
+    def save_checkpoint(self, step: int, extra: dict[str, Any], process_state: dict[str, Any]) -> None:
+        """Weights and optimizer from the main process; `process_state` (data order, RNG) from every process.
+
+        Each process draws its own batches and noise, so each keeps its own random state; the main
+        checkpoint is written last, after every process has written its part.
+        """
         path = self.checkpoint_path()
-        if path is None or not self.accelerator.is_main_process:
+        if path is None:
             return
-        save_torch(
-            {
-                "step": step,
-                "model": self.unwrapped_model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "config": asdict(self.config),
-                **extra,
-            },
-            path,
-        )
+        rank = self.accelerator.process_index
+        if rank:
+            save_torch(process_state, self.process_state_path(rank))
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            save_torch(
+                {
+                    "step": step,
+                    "model": self.unwrapped_model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "config": asdict(self.config),
+                    "num_processes": self.accelerator.num_processes,
+                    **extra,
+                    **process_state,
+                },
+                path,
+            )
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         path = self.checkpoint_path()
         if path is None or not self.config.resume or not path.exists():
             return None
         state = load_torch(path, map_location="cpu")  # load_state_dict moves tensors to the parameters' device
+        saved_by = state.get("num_processes", 1)
+        if saved_by != self.accelerator.num_processes:
+            raise ValueError(
+                f"the checkpoint in {path.parent} was written by {saved_by} processes, this run has "
+                f"{self.accelerator.num_processes}: resume with the same number of processes or start afresh"
+            )
+        rank = self.accelerator.process_index
+        if rank:
+            state.update(load_torch(self.process_state_path(rank), map_location="cpu"))
         self.unwrapped_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         return state
@@ -144,8 +168,13 @@ class Trainer:
         state_fn: Callable[[], dict[str, Any]],
         load_state_fn: Callable[[dict[str, Any]], None],
         desc: str = "unlearning",
+        on_step: Callable[[int, float], None] | None = None,
     ) -> list[dict[str, float]]:
-        """Call `step_fn(step)` for every remaining step; checkpoint `state_fn()` as configured."""
+        """Call `step_fn(step)` for every remaining step; checkpoint `state_fn()` as configured.
+
+        `on_step(steps_done, train_seconds)` runs after each step (to snapshot or log); the time it takes
+        is not counted as training time.
+        """
         history: list[dict[str, float]] = []
         start_step, elapsed = 0, 0.0
         state = self.load_checkpoint()
@@ -167,7 +196,11 @@ class Trainer:
             bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()})
             every = self.config.checkpoint_every
             if every and (step + 1) % every == 0 and step + 1 < self.config.steps:
-                self.save_checkpoint(step + 1, {"elapsed": time.time() - start, "history": history, **state_fn()})
+                self.save_checkpoint(step + 1, {"elapsed": time.time() - start, "history": history}, state_fn())
+            if on_step is not None:
+                called = time.time()
+                on_step(step + 1, called - start)
+                start += time.time() - called
         bar.close()
         self.unwrapped_model.eval()
         self.timings["train"] = time.time() - start

@@ -11,7 +11,7 @@ import pytest
 TESTS = Path(__file__).parent
 
 
-def test_erase_under_accelerate_launch_with_two_cpu_processes(tmp_path) -> None:
+def test_erase_and_resume_under_accelerate_launch_with_two_cpu_processes(tmp_path) -> None:
     launcher = shutil.which("accelerate")
     if launcher is None:
         pytest.fail("the accelerate command is missing: pip install accelerate")
@@ -42,5 +42,6 @@ def test_erase_under_accelerate_launch_with_two_cpu_processes(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "erased" / "run.json").read_text())
     assert record["num_processes"] == 2
-    digests = {(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)}
-    assert len(digests) == 1, "both processes must end with the same weights (gradients synchronised)"
+    straight, resumed = zip(*((tmp_path / f"rank{r}.txt").read_text().split() for r in (0, 1)), strict=True)
+    assert len(set(straight)) == 1, "both processes must end with the same weights (gradients synchronised)"
+    assert resumed == straight, "an interrupted run resumed under 2 processes must end where a straight run does"

@@ -178,6 +178,20 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch) -> No
         assert torch.allclose(a, b, atol=1e-6), n
 
 
+@pytest.mark.parametrize("method", ["sfron", "salun"])
+def test_masks_from_the_cache_give_the_same_run_as_computing_them(method: str) -> None:
+    training = TrainingConfig(steps=2, batch_size=4, progress=False, seed=5)
+    settings = {"fisher_batches": 2} if method == "sfron" else {"saliency_batches": 2}
+    pipe = tiny_ddpm()
+    cache = cache_dir() / "masks"
+    before = set(cache.rglob("*.safetensors")) if cache.exists() else set()
+    computed = erase(pipe, 1, method, data=tiny_sets(pipe), training=training, seed=5, **settings)
+    assert set(cache.rglob("*.safetensors")) - before, "the first run writes its mask statistics to the cache"
+    cached = erase(pipe, 1, method, data=tiny_sets(pipe), training=training, seed=5, **settings)
+    for (n, a), (_, b) in zip(computed.unet.state_dict().items(), cached.unet.state_dict().items(), strict=True):
+        assert torch.equal(a, b), n
+
+
 def test_data_free_sets_are_generated_once_and_cached() -> None:
     pipe = tiny_ddpm()
     first = data_free_forget_remain(pipe, 2, num_per_class=3, num_inference_steps=2)

@@ -51,8 +51,16 @@ class GenerativeUnlearner(ABC):
         self.generator = torch.Generator().manual_seed(training.seed + 2)
 
     def attach(self, trainer: Trainer) -> None:
-        """Run inside `trainer`; each process draws its own batches (data parallel)."""
+        """Run inside `trainer`: compute the one-off statistics, then give each process its own batches.
+
+        `prepare` draws from the training streams, which are rewound afterwards: a run whose masks
+        come from the cache then trains on the same batches as the run that computed them, and every
+        process computes the same masks (same seed) before the streams split per process.
+        """
         self.trainer = trainer
+        streams = self.state_dict()
+        self.prepare()
+        self.load_state_dict(streams)
         rank = trainer.accelerator.process_index
         if rank:
             seed = self.training.seed + 1000 * rank

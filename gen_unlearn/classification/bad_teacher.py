@@ -1,0 +1,70 @@
+"""Bad teacher (Chundawat et al., AAAI 2023): distil from a competent and an incompetent teacher.
+
+The student starts as the original. On mixed batches, each sample's target is the competent teacher
+(the frozen original) for retain samples and the incompetent teacher (a randomly initialised network
+of the same architecture) for forget samples:
+
+    L = mean_i KL(softmax(t_i / T) ‖ softmax(s_i / T)),   t_i = bad(x_i) if x_i ∈ D_f else good(x_i)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .base import IterativeUnlearner, UnlearnConfig
+from .models import reinitialize
+
+
+def bad_teacher_loss(
+    student_logits: torch.Tensor,
+    good_logits: torch.Tensor,
+    bad_logits: torch.Tensor,
+    is_forget: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """mean_i KL(p_teacher(i) ‖ p_student), the teacher of sample i being the bad one where `is_forget`."""
+    teacher = torch.where(is_forget[:, None], bad_logits, good_logits)
+    return F.kl_div(
+        F.log_softmax(student_logits / temperature, -1),
+        F.log_softmax(teacher / temperature, -1),
+        reduction="batchmean",
+        log_target=True,
+    )
+
+
+@dataclass
+class BadTeacherConfig(UnlearnConfig):
+    optimizer: str = "adamw"
+    steps: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    temperature: float = 1.0
+
+
+class BadTeacher(IterativeUnlearner):
+    name = "bad-teacher"
+    Config = BadTeacherConfig
+    config: BadTeacherConfig
+
+    def prepare(self) -> None:
+        self.good_teacher = self.frozen_copy()
+        self.bad_teacher = reinitialize(self.frozen_copy(), self.seed + 3).eval()
+
+    def step(self, step: int) -> dict[str, float]:
+        terms: dict[str, float] = {}
+
+        def loss() -> torch.Tensor:
+            (x_r, _), (x_f, _) = self.retain_batch(), self.forget_batch()
+            x = torch.cat([x_r, x_f])
+            is_forget = torch.arange(len(x), device=x.device) >= len(x_r)
+            with torch.no_grad():
+                good, bad = self.good_teacher(x), self.bad_teacher(x)
+            value = bad_teacher_loss(self.trainer.model(x), good, bad, is_forget, self.config.temperature)
+            terms.update(kl=value.item())
+            return value
+
+        self.trainer.optimizer_step(loss, None, self.config.max_grad_norm)
+        return terms

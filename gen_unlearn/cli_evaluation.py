@@ -1,0 +1,211 @@
+"""`gen-unlearn evaluate | grid | bench`: the evaluation commands, thin over `gen_unlearn.evaluation`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .data import DATA_ROOT_ENV
+from .evaluation.features import DEFAULT_RESIZE, INCEPTION_ENV, RESIZE_METHODS, InceptionNetwork
+from .evaluation.fid import BACKENDS, check_backends
+from .evaluation.report import DEFAULT_CLASSIFIER, DEFAULT_NUM_SAMPLES
+from .hub import SCHEDULERS, load_pipeline
+from .io import write_json
+
+BENCH_NUM_SAMPLES = 100
+BENCH_BACKENDS = ("torch-fidelity",)  # one backend per point keeps a bench affordable on a CPU
+
+
+def parse_backends(text: str) -> tuple[str, ...]:
+    return () if text.strip().lower() in ("", "none") else check_backends(text.split(","))
+
+
+def add_sampler_options(parser: argparse.ArgumentParser, steps_flag: str = "--steps") -> None:
+    from .cli import default_device
+
+    parser.add_argument(steps_flag, dest="sampler_steps", type=int, help="sampler steps (default: the pipeline's)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the pipeline's)")
+    parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), help="swap the sampler (default: the pipeline's)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (sample j of class c: seed, c, j)")
+    parser.add_argument("--batch-size", type=int, default=250, help="sampling batch size")
+    parser.add_argument("--device", default=default_device())
+
+
+def add_evaluation_options(
+    parser: argparse.ArgumentParser, num_samples: int, backends: tuple[str, ...] = BACKENDS
+) -> None:
+    parser.add_argument(
+        "--num-samples", type=int, default=num_samples, help=f"samples per class (default {num_samples})"
+    )
+    parser.add_argument("--classifier", default=None, help=f"judges the samples (default {DEFAULT_CLASSIFIER})")
+    parser.add_argument("--dataset", default="mnist", help="real images for FID (default mnist)")
+    parser.add_argument("--data-root", help=f"where the dataset is (default ${DATA_ROOT_ENV})")
+    parser.add_argument("--reference-split", default="test", choices=["test", "train"], help="(default test)")
+    parser.add_argument("--reference-per-class", type=int, help="real images per class (default: all of the split)")
+    parser.add_argument(
+        "--fid-backends",
+        type=parse_backends,
+        default=backends,
+        help=f"comma-separated from {', '.join(BACKENDS)}, or none (default {','.join(backends)})",
+    )
+    parser.add_argument("--inception", help=f"the FID Inception TorchScript file (default ${INCEPTION_ENV})")
+    parser.add_argument("--resize", default=DEFAULT_RESIZE, choices=sorted(RESIZE_METHODS), help="resize to 299")
+    parser.add_argument("--domain-fid", action="store_true", help="also FD on classifier features (not Inception)")
+    parser.add_argument("--feature-batch-size", type=int, default=50)
+
+
+def evaluation_kwargs(args: argparse.Namespace) -> dict:
+    """The `evaluate` keyword arguments of the shared options; the Inception file is loaded first to fail fast."""
+    if args.num_samples < 1:
+        raise ValueError(f"--num-samples must be at least 1, got {args.num_samples}")
+    inception = InceptionNetwork(args.inception, args.resize) if args.fid_backends else None
+    return {
+        "num_samples": args.num_samples,
+        "classifier": args.classifier,
+        "dataset": args.dataset,
+        "data_root": args.data_root,
+        "reference_split": args.reference_split,
+        "reference_per_class": args.reference_per_class,
+        "fid_backends": args.fid_backends,
+        "inception": inception,
+        "resize": args.resize,
+        "domain_fid": args.domain_fid,
+        "num_inference_steps": args.sampler_steps,
+        "guidance_scale": args.guidance,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "feature_batch_size": args.feature_batch_size,
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .cli import check_device
+    from .evaluation.report import evaluate
+
+    device = check_device(args.device)
+    kwargs = evaluation_kwargs(args)
+    pipeline = load_pipeline(args.pipeline, scheduler=args.scheduler).to(device)
+    report = evaluate(
+        pipeline, args.forget_class, samples_dir=args.save_samples, pipeline_name=str(args.pipeline), **kwargs
+    )
+    report.protocol["command"] = "evaluate"
+    report.save(args.output)
+    print(report.table())
+    print(f"wrote {args.output}")
+
+
+def cmd_grid(args: argparse.Namespace) -> None:
+    from .cli import check_device
+    from .evaluation.grid import class_grid
+
+    device = check_device(args.device)
+    names = [args.pipeline, *(args.compare or [])]
+    labels = args.labels or [Path(str(n).rstrip("/")).name or str(n) for n in names]
+    if len(labels) != len(names):
+        raise ValueError(f"--labels has {len(labels)} names for {len(names)} pipelines")
+    pipelines = [load_pipeline(n, scheduler=args.scheduler).to(device) for n in names]
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    grid = class_grid(
+        pipelines,
+        labels,
+        num_per_class=args.num_per_class,
+        classes=classes,
+        forget_class=args.forget_class,
+        seed=args.seed,
+        num_inference_steps=args.sampler_steps,
+        guidance_scale=args.guidance,
+        scale=args.scale,
+        batch_size=args.batch_size,
+    )
+    grid.protocol["sources"] = [str(n) for n in names]
+    grid.save(args.output)
+    sidecar = Path(args.output).with_suffix(".json")
+    write_json(sidecar, grid.protocol)
+    print(f"wrote {args.output} ({grid.image.width}×{grid.image.height}) and {sidecar}")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .cli import check_device, parse_setting
+    from .evaluation.bench import PLOTS, bench, parse_steps
+    from .loop import TrainingConfig
+
+    device = check_device(args.device)
+    steps = parse_steps(args.steps)
+    if args.data_root and args.data_free:
+        raise ValueError("--data-root and --data-free exclude each other: pick one")
+    data = "data-free" if args.data_free or not (args.data_root or os.environ.get(DATA_ROOT_ENV)) else "real"
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    settings: dict[str, dict] = {m: {} for m in methods}
+    for item in args.set or []:
+        name, value = parse_setting(item)
+        target, _, name = name.rpartition(".")
+        for method in [target] if target else methods:
+            if method not in settings:
+                raise ValueError(f"--set {item!r}: {method} is not one of --methods ({', '.join(methods)})")
+            settings[method][name] = value
+    kwargs = evaluation_kwargs(args)
+    del kwargs["dataset"], kwargs["data_root"], kwargs["seed"]  # bench passes them to erase and evaluate
+    pipeline = load_pipeline(args.pipeline, scheduler=args.scheduler).to(device)
+    retrained = load_pipeline(args.retrained, scheduler=args.scheduler).to(device) if args.retrained else None
+    training = TrainingConfig(steps=max(steps), batch_size=args.train_batch_size, cpu=device == "cpu")
+    result = bench(
+        pipeline,
+        args.forget_class,
+        methods,
+        steps,
+        args.output,
+        retrained=retrained,
+        data=data,
+        data_root=args.data_root,
+        dataset=args.dataset,
+        seed=args.seed,
+        training=training,
+        method_settings=settings,
+        data_free_per_class=args.data_free_per_class,
+        pipeline_name=str(args.pipeline),
+        **kwargs,
+    )
+    print(result.table())
+    print(f"wrote results.csv, results.json and {', '.join(PLOTS)} to {args.output}")
+
+
+def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
+    """Add `evaluate`, `grid` and `bench` to the `gen-unlearn` subcommands."""
+    where = "shipped name (mnist-ddpm, mnist-dit), local directory or hub id"
+
+    evaluate = commands.add_parser("evaluate", help="forgetting accuracy, remaining-class accuracy and FID")
+    evaluate.add_argument("pipeline", help=where)
+    evaluate.add_argument("--forget-class", required=True, help="class index or name")
+    add_evaluation_options(evaluate, DEFAULT_NUM_SAMPLES)
+    add_sampler_options(evaluate)
+    evaluate.add_argument("--save-samples", metavar="DIR", help="also write every sample as PNG to DIR")
+    evaluate.add_argument("--output", required=True, help="the JSON report")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    grid = commands.add_parser("grid", help="a row per class, pipelines side by side on the same seeds")
+    grid.add_argument("pipeline", help=where)
+    grid.add_argument("--compare", nargs="+", metavar="OTHER", help="more pipelines to draw beside it")
+    grid.add_argument("--labels", nargs="+", help="a name per pipeline (default: their folder names)")
+    grid.add_argument("--forget-class", help="class to mark (index or name)")
+    grid.add_argument("--num-per-class", type=int, default=8)
+    grid.add_argument("--classes", help="comma-separated classes (default: all)")
+    grid.add_argument("--scale", type=int, default=2, help="pixel scale of the images (default 2)")
+    add_sampler_options(grid)
+    grid.add_argument("--output", required=True, help="the PNG file (its protocol goes beside it as .json)")
+    grid.set_defaults(run=cmd_grid)
+
+    bench = commands.add_parser("bench", help="erase with several methods and evaluate at several step counts")
+    bench.add_argument("pipeline", help=where)
+    bench.add_argument("--forget-class", required=True, help="class index or name")
+    bench.add_argument("--methods", default="sfron,salun,sa", help="comma-separated (default sfron,salun,sa)")
+    bench.add_argument("--steps", default="0,10,25,50,100", help="unlearning steps to evaluate at (0: the original)")
+    bench.add_argument("--retrained", metavar="PATH", help="a pipeline trained without the class: a reference line")
+    bench.add_argument("--data-free", action="store_true", help="erase on the pipeline's own samples (cached)")
+    bench.add_argument("--data-free-per-class", type=int, default=100)
+    bench.add_argument("--set", action="append", metavar="[METHOD.]NAME=VALUE", help="a method setting")
+    bench.add_argument("--train-batch-size", type=int, default=64, help="unlearning batch size (default 64)")
+    add_evaluation_options(bench, BENCH_NUM_SAMPLES, BENCH_BACKENDS)
+    add_sampler_options(bench, steps_flag="--sampler-steps")
+    bench.add_argument("--output", required=True, help="directory for results.csv, results.json and plots")
+    bench.set_defaults(run=cmd_bench)

@@ -1,0 +1,384 @@
+"""Steps-vs-FID benchmark: erase once per method, evaluate at each listed step, write tables and plots.
+
+Each method runs once up to the largest listed step; the denoiser's weights are copied at every listed
+step and evaluated afterwards, so the rows of one method are points on one unlearning trajectory. Step 0
+is the original model. The original model (and, if given, a model retrained without the class) are
+evaluated once and drawn as reference lines.
+
+Wall time of a row = the method's preparation (masks, Fisher information) + training up to that step;
+the time to load or generate the training data is recorded apart (it is shared and cached).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines import ClassConditionalPipeline
+
+from ..data import ForgetRemainSets
+from ..io import atomic_path, library_versions, write_json
+from ..loop import TrainingConfig
+from .features import DOMAIN_LABEL
+from .report import EvaluationReport, evaluate
+
+PLOTS = ("fid_vs_steps.png", "fa_vs_steps.png", "fa_fid_tradeoff.png", "wall_time.png")
+
+
+@dataclass
+class BenchRow:
+    method: str  # a method name, or "original" / "retrained" for the reference lines
+    steps: int | None
+    report: EvaluationReport
+    erase_wall_time_s: float | None = None
+
+    def flat(self, backends: Sequence[str]) -> dict[str, Any]:
+        r = self.report
+        row = {
+            "method": self.method,
+            "steps": "" if self.steps is None else self.steps,
+            "forgetting_accuracy": r.forgetting.forgetting_accuracy,
+            "mean_entropy": r.forgetting.mean_entropy,
+            "mean_forget_probability": r.forgetting.mean_forget_probability,
+            "remain_accuracy_mean": r.remain_accuracy_mean,
+            "remain_accuracy_worst": r.remain_accuracy_worst[1] if r.remain_accuracy else "",
+        }
+        for backend in backends:
+            row[f"fid_{backend}"] = r.fid.get(backend, "")
+        if r.domain_fd is not None:
+            row["classifier_fd_not_inception"] = r.domain_fd
+        row["erase_wall_time_s"] = "" if self.erase_wall_time_s is None else round(self.erase_wall_time_s, 3)
+        row["evaluation_wall_time_s"] = round(r.timings_s.get("total", float("nan")), 3)
+        return row
+
+
+@dataclass
+class BenchResult:
+    forget_class: int
+    methods: list[str]
+    steps: list[int]
+    rows: list[BenchRow]  # method rows, in method then step order
+    original: BenchRow
+    retrained: BenchRow | None
+    erase_records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fid_backends(self) -> list[str]:
+        return list(self.original.report.fid)
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        references = [self.original] + ([self.retrained] if self.retrained else [])
+        return [row.flat(self.fid_backends) for row in [*self.rows, *references]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "forget_class": self.forget_class,
+            "methods": self.methods,
+            "steps": self.steps,
+            "rows": self.table_rows(),
+            "reports": {f"{row.method}@{row.steps}": row.report.to_dict() for row in [*self.rows, self.original]}
+            | ({"retrained": self.retrained.report.to_dict()} if self.retrained else {}),
+            "erase_records": self.erase_records,
+            "protocol": self.protocol,
+        }
+
+    def table(self) -> str:
+        rows = self.table_rows()
+        columns = [c for c in rows[0] if c not in ("mean_entropy", "mean_forget_probability")]
+        text = [[str(_short(row.get(c, ""))) for c in columns] for row in rows]
+        widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+        lines += ["  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)) for line in text]
+        return "\n".join(lines)
+
+
+def _short(value: Any) -> Any:
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def parse_steps(steps: Sequence[int] | str) -> list[int]:
+    values = [int(s) for s in steps.split(",") if s.strip()] if isinstance(steps, str) else [int(s) for s in steps]
+    if not values or any(v < 0 for v in values):
+        raise ValueError(f"steps must be a non-empty list of numbers ≥ 0, got {steps!r}")
+    return sorted(set(values))
+
+
+def module_states(pipeline: ClassConditionalPipeline) -> dict[str, dict[str, torch.Tensor]]:
+    """A CPU copy of the weights of every module of a pipeline."""
+    return {
+        name: {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+        for name, module in pipeline.components.items()
+        if isinstance(module, torch.nn.Module)
+    }
+
+
+def with_states(pipeline: ClassConditionalPipeline, states: dict[str, dict[str, torch.Tensor]]):
+    """A copy of `pipeline` carrying the given module weights."""
+    snapshot = copy.deepcopy(pipeline)
+    for name, state in states.items():
+        getattr(snapshot, name).load_state_dict(state)
+    return snapshot
+
+
+def snapshotter(steps: Sequence[int], into: dict[int, tuple[dict, float]]):
+    """An `erase` callback that copies the weights at each of `steps` (with the training time so far)."""
+
+    def snapshot(done: int, seconds: float, erased: ClassConditionalPipeline) -> None:
+        if done in steps:
+            into[done] = (module_states(erased), seconds)
+
+    return snapshot
+
+
+def bench(
+    pipeline: ClassConditionalPipeline,
+    forget_class: int | str,
+    methods: Sequence[str] | str = ("sfron", "salun", "sa"),
+    steps: Sequence[int] | str = (0, 10, 25, 50, 100),
+    output_dir: str | os.PathLike | None = None,
+    *,
+    retrained: ClassConditionalPipeline | None = None,
+    data: str | ForgetRemainSets = "data-free",
+    data_root: str | os.PathLike | None = None,
+    dataset: str = "mnist",
+    seed: int = 0,
+    training: TrainingConfig | None = None,
+    method_settings: dict[str, dict[str, Any]] | None = None,
+    data_free_per_class: int = 100,
+    pipeline_name: str | None = None,
+    progress: bool = True,
+    **evaluation: Any,
+) -> BenchResult:
+    """Erase `forget_class` with each method, evaluate at each listed step, and (with `output_dir`) write
+    results.csv, results.json and the plots.
+
+    `evaluation` goes to `evaluate` (num_samples, fid_backends, inception, classifier, reference_per_class, ...);
+    its data root, dataset and seed default to those of the erase. `method_settings` maps a method to its
+    hyperparameters.
+    """
+    from ..erase import erase
+    from ..methods import METHODS
+
+    methods = [m.strip() for m in methods.split(",") if m.strip()] if isinstance(methods, str) else list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if not methods or unknown:
+        raise ValueError(f"unknown method {', '.join(unknown) or '(none)'}: use some of {', '.join(METHODS)}")
+    step_list = parse_steps(steps)
+    forget_id = pipeline.class_id(forget_class)
+    if retrained is not None and retrained.num_classes != pipeline.num_classes:
+        raise ValueError(
+            f"the retrained pipeline has {retrained.num_classes} classes but the pipeline has "
+            f"{pipeline.num_classes}: pass one trained on the same classes without class {forget_id}"
+        )
+    evaluation.setdefault("data_root", data_root)
+    evaluation.setdefault("dataset", dataset)
+    evaluation.setdefault("seed", seed)
+    evaluation.setdefault("progress", progress)
+    method_settings = method_settings or {}
+    start = time.time()
+
+    def run_evaluation(candidate: ClassConditionalPipeline, name: str) -> EvaluationReport:
+        return evaluate(candidate, forget_id, pipeline_name=name, **evaluation)
+
+    original = BenchRow("original", 0, run_evaluation(pipeline, pipeline_name or "original"), 0.0)
+    rows: list[BenchRow] = []
+    records: dict[str, dict[str, Any]] = {}
+    last = max(step_list)
+    for method in methods:
+        snapshots: dict[int, tuple[dict, float]] = {}
+        if 0 in step_list:
+            rows.append(BenchRow(method, 0, original.report, 0.0))
+        if last > 0:
+            erased = erase(
+                pipeline,
+                forget_id,
+                method=method,
+                steps=last,
+                data=data,
+                data_root=data_root,
+                dataset=dataset,
+                seed=seed,
+                training=training,
+                data_free_per_class=data_free_per_class,
+                on_step=snapshotter(step_list, snapshots),
+                **method_settings.get(method, {}),
+            )
+            record = erased.run_record
+            records[method] = record
+            prepare_s = record["timings_s"].get("prepare", 0.0)
+            del erased
+            for done in sorted(snapshots):
+                states, train_s = snapshots.pop(done)
+                report = run_evaluation(with_states(pipeline, states), f"{pipeline_name or 'pipeline'}-{method}-{done}")
+                rows.append(BenchRow(method, done, report, prepare_s + train_s))
+    retrained_row = None
+    if retrained is not None:
+        retrained_row = BenchRow("retrained", None, run_evaluation(retrained, "retrained"))
+
+    result = BenchResult(forget_id, methods, step_list, rows, original, retrained_row, records)
+    protocol = dict(original.report.protocol)
+    protocol.pop("pipeline", None)
+    result.protocol = {
+        "evaluation": protocol,
+        "pipeline": original.report.protocol.get("pipeline"),
+        "retrained_pipeline": retrained_row.report.protocol.get("pipeline") if retrained_row else None,
+        "erase": {
+            "data": data.describe() if isinstance(data, ForgetRemainSets) else data,
+            "dataset": dataset,
+            "seed": seed,
+            "steps": step_list,
+            "methods": methods,
+            "method_settings": method_settings,
+        },
+        "wall_time": "method preparation (masks, Fisher) + training up to the step; data loading excluded",
+        "bench_wall_time_s": round(time.time() - start, 3),
+        "versions": library_versions(),
+    }
+    if output_dir is not None:
+        write_bench(result, output_dir)
+    return result
+
+
+# -- files --------------------------------------------------------------------------------------------
+
+
+def write_bench(result: BenchResult, output_dir: str | os.PathLike) -> list[Path]:
+    """results.csv, results.json and the PNG plots, each written atomically."""
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    rows = result.table_rows()
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(output / "results.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    write_json(output / "results.json", result.to_dict())
+    return [output / "results.csv", output / "results.json", *plot_bench(result, output)]
+
+
+def protocol_caption(result: BenchResult) -> str:
+    e = result.protocol.get("evaluation", {})
+    backend = result.fid_backends[0] if result.fid_backends else None
+    fid = (e.get("fid") or {}).get(backend, {}) if backend else {}
+    ref = e.get("reference") or {}
+    parts = [
+        f"class {result.forget_class} forgotten",
+        f"{e.get('num_samples_per_class')} samples/class",
+        f"{e.get('sampler')} {e.get('num_inference_steps')} steps",
+        f"guidance {e.get('guidance_scale')}, seed {e.get('seed')}",
+    ]
+    if fid:
+        parts.append(
+            f"FID: {backend}, Inception sha256 {str(fid.get('weights_sha256'))[:12]}, resize {fid.get('resize')}, "
+            f"{e.get('num_fid_samples')} samples vs {ref.get('num_images')} real "
+            f"({ref.get('dataset')} {ref.get('split')})"
+        )
+    elif result.original.report.domain_fd is not None:
+        parts.append(f"FD on {DOMAIN_LABEL}, {e.get('num_fid_samples')} samples vs {ref.get('num_images')} real")
+    return " | ".join(parts)
+
+
+def plot_bench(result: BenchResult, output: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    backend = result.fid_backends[0] if result.fid_backends else None
+    by_method = {m: [r for r in result.rows if r.method == m] for m in result.methods}
+    caption = protocol_caption(result)
+    metadata = {"Description": json.dumps(result.protocol, default=str), "Software": "gen_unlearn bench"}
+    paths = []
+
+    # Without an Inception FID, a classifier-feature FD stands in, labelled as such.
+    use_domain = backend is None and result.original.report.domain_fd is not None
+    fid_label = f"FID [{backend}]" if backend else f"FD [{DOMAIN_LABEL}]" if use_domain else "FID (not computed)"
+
+    def fid_of(row: BenchRow) -> float:
+        if backend:
+            return row.report.fid.get(backend, float("nan"))
+        return row.report.domain_fd if use_domain else float("nan")
+
+    def fa_of(row: BenchRow) -> float:
+        return row.report.forgetting.forgetting_accuracy
+
+    def reference_lines(ax, value) -> None:
+        ax.axhline(value(result.original), color="black", linestyle="--", linewidth=1, label="original")
+        if result.retrained is not None:
+            ax.axhline(value(result.retrained), color="grey", linestyle=":", linewidth=1.5, label="retrained")
+
+    def save(fig, name: str) -> None:
+        fig.text(0.01, 0.01, caption, fontsize=6, wrap=True, va="bottom")
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        path = output / name
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, metadata=metadata)
+        plt.close(fig)
+        paths.append(path)
+
+    for name, value, ylabel in (
+        ("fid_vs_steps.png", fid_of, f"{fid_label}, remaining classes"),
+        ("fa_vs_steps.png", fa_of, "forgetting accuracy"),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        for method, rows in by_method.items():
+            ax.plot([r.steps for r in rows], [value(r) for r in rows], marker="o", label=method)
+        reference_lines(ax, value)
+        ax.set_xlabel("unlearning steps")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        save(fig, name)
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for method, rows in by_method.items():
+        ax.plot([fa_of(r) for r in rows], [fid_of(r) for r in rows], marker="o", label=method)
+        for r in rows:
+            ax.annotate(str(r.steps), (fa_of(r), fid_of(r)), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.plot([fa_of(result.original)], [fid_of(result.original)], marker="*", markersize=12, color="black", ls="")
+    ax.annotate(
+        "original",
+        (fa_of(result.original), fid_of(result.original)),
+        fontsize=7,
+        xytext=(4, -9),
+        textcoords="offset points",
+    )
+    if result.retrained is not None:
+        ax.plot(
+            [fa_of(result.retrained)], [fid_of(result.retrained)], marker="D", color="grey", ls="", label="retrained"
+        )
+    ax.set_xlabel("forgetting accuracy (lower: more forgotten)")
+    ax.set_ylabel(fid_label)
+    ax.set_title("FA–FID trade-off (labels: steps)", fontsize=9)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save(fig, "fa_fid_tradeoff.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for method, rows in by_method.items():
+        ax.plot([r.steps for r in rows], [r.erase_wall_time_s for r in rows], marker="o", label=method)
+    ax.set_xlabel("unlearning steps")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("wall time (s): preparation + training")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save(fig, "wall_time.png")
+    return paths
+
+
+__all__ = ["PLOTS", "BenchResult", "BenchRow", "bench", "parse_steps", "plot_bench", "write_bench"]

@@ -1,0 +1,420 @@
+"""FID through two libraries, both offline: torch-fidelity and clean-fid, on the same uint8 images.
+
+Each backend extracts features through its own pipeline and computes the Frechet distance with its own code:
+
+- torch-fidelity: a registered feature extractor (`gen-unlearn-inception`, a `FeatureExtractorBase` that
+  takes uint8 images of any size), an in-memory uint8 `Dataset` through torch-fidelity's own data loader
+  (`extract_featuresdict_from_input_id`), then `fid_features_to_statistics` / `fid_statistics_to_metric`.
+- clean-fid: the images written as lossless PNG files and read back by clean-fid's folder pipeline
+  (`get_folder_features`: PIL `convert('RGB')`, `custom_fn_resize`, its data loader) with the network as
+  its `custom_feat_extractor`, then `cleanfid.fid.frechet_distance`.
+
+Both use the same network and the same resize (see `features.py`), so on the same images they agree to
+numerical precision; they differ in the Frechet square root (eigenvalues vs `scipy.linalg.sqrtm`).
+Reference statistics are computed once per (images, backend, weights, resize) and cached under
+`$GEN_UNLEARN_CACHE/fid-reference/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..data import cache_dir
+from ..io import atomic_path
+from .features import (
+    DEFAULT_RESIZE,
+    DOMAIN_LABEL,
+    ClassifierFeatures,
+    InceptionNetwork,
+    as_nchw_uint8,
+    numpy_resizer,
+    pad_to_rgb,
+    resize_batch,
+)
+
+BACKENDS = ("torch-fidelity", "clean-fid")
+DOMAIN_BACKEND = "classifier-fd"
+TORCH_FIDELITY_EXTRACTOR = "gen-unlearn-inception"
+STATS_FORMAT = 1  # bump when what goes into cached statistics changes
+
+
+@dataclass
+class FeatureStatistics:
+    """Mean and covariance of a set of features, and how many images they came from."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    num: int
+
+    def save(self, path: str | Path, meta: dict[str, Any]) -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
+            np.savez(f, mu=self.mu, sigma=self.sigma, num=np.int64(self.num), meta=np.array(json.dumps(meta)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureStatistics:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["mu"], data["sigma"], int(data["num"]))
+
+
+# -- torch-fidelity --------------------------------------------------------------------------------
+
+
+def _torch_fidelity_extractor_class() -> type:
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+    from torch_fidelity.helpers import vassert
+
+    class TorchFidelityInception(FeatureExtractorBase):
+        """torch-fidelity's view of the FID Inception: uint8 (B, 3, H, W) in, ("2048",) features out.
+
+        Keyword arguments (they reach it through `calculate_metrics`): `feature_extractor_weights_path`
+        (the TorchScript file), `gen_unlearn_resize` (a `RESIZE_METHODS` name) or a ready
+        `gen_unlearn_network` (an `InceptionNetwork`).
+        """
+
+        def __init__(
+            self,
+            name: str,
+            features_list: list[str],
+            feature_extractor_weights_path: str | None = None,
+            gen_unlearn_resize: str = DEFAULT_RESIZE,
+            gen_unlearn_network: InceptionNetwork | None = None,
+            **kwargs: Any,
+        ):
+            super().__init__(name, features_list)
+            self.inception = gen_unlearn_network or InceptionNetwork(feature_extractor_weights_path, gen_unlearn_resize)
+
+        @staticmethod
+        def get_provided_features_list() -> tuple[str, ...]:
+            return ("2048",)
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric: str) -> str:
+            return "2048"
+
+        @staticmethod
+        def can_be_compiled() -> bool:
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile() -> torch.Tensor:
+            return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=uint8")
+            vassert(x.dim() == 4 and x.shape[1] == 3, f"Input is not Bx3xHxW: {tuple(x.shape)}")
+            return (self.inception(resize_batch(x, self.inception.resize)),)
+
+    return TorchFidelityInception
+
+
+def register_torch_fidelity_extractor() -> str:
+    """Register the FID Inception with torch-fidelity (once per process); returns its registered name.
+
+    Then `torch_fidelity.calculate_metrics(..., fid=True, feature_extractor="gen-unlearn-inception",
+    feature_extractor_weights_path=PATH, cuda=False)` works offline.
+    """
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+
+    if TORCH_FIDELITY_EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(TORCH_FIDELITY_EXTRACTOR, _torch_fidelity_extractor_class())
+    return TORCH_FIDELITY_EXTRACTOR
+
+
+class UInt8Images(Dataset):
+    """In-memory uint8 images as torch-fidelity's datasets give them: (3, H, W) uint8 tensors."""
+
+    def __init__(self, images: np.ndarray | torch.Tensor):
+        self.images = pad_to_rgb(as_nchw_uint8(images))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index].contiguous()
+
+
+# -- backends ---------------------------------------------------------------------------------------
+
+
+def torch_fidelity_statistics(features: np.ndarray) -> FeatureStatistics:
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
+    stats = fid_features_to_statistics(torch.from_numpy(features))
+    return FeatureStatistics(stats["mu"], stats["sigma"], len(features))
+
+
+def torch_fidelity_frechet(a: FeatureStatistics, b: FeatureStatistics) -> float:
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
+    return float(fid_statistics_to_metric(_as_dict(a), _as_dict(b), verbose=False)[KEY_METRIC_FID])
+
+
+class Backend:
+    """One way from uint8 images to features, statistics and a Frechet distance."""
+
+    name: ClassVar[str]
+    label: ClassVar[str] = "FID"
+
+    def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def statistics(self, features: np.ndarray) -> FeatureStatistics:
+        raise NotImplementedError
+
+    def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
+        raise NotImplementedError
+
+    def protocol(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def cache_tag(self) -> dict[str, Any]:
+        protocol = self.protocol()
+        return {"backend": self.name, "weights_sha256": protocol["weights_sha256"], "resize": protocol["resize"]}
+
+
+class TorchFidelityBackend(Backend):
+    name = "torch-fidelity"
+
+    def __init__(self, network: InceptionNetwork):
+        self.network = network
+
+    def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+        from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id
+
+        cuda = self.network.device.type == "cuda"
+        extractor = create_feature_extractor(
+            register_torch_fidelity_extractor(),
+            ["2048"],
+            cuda=cuda,
+            verbose=False,
+            gen_unlearn_network=self.network,
+            gen_unlearn_resize=self.network.resize,
+        )
+        featuresdict = extract_featuresdict_from_input_id(
+            1,
+            extractor,
+            input1=UInt8Images(images),
+            cuda=cuda,
+            batch_size=batch_size,
+            save_cpu_ram=True,  # num_workers=0: no worker processes
+            verbose=progress,
+        )
+        return featuresdict["2048"].numpy()
+
+    def statistics(self, features: np.ndarray) -> FeatureStatistics:
+        return torch_fidelity_statistics(features)
+
+    def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
+        return torch_fidelity_frechet(a, b)
+
+    def protocol(self) -> dict[str, Any]:
+        import torch_fidelity
+
+        return {
+            **self.network.protocol(),
+            "backend": f"torch-fidelity {torch_fidelity.__version__}",
+            "pipeline": f"registered extractor '{TORCH_FIDELITY_EXTRACTOR}', in-memory uint8 Dataset, "
+            "extract_featuresdict_from_input_id, fid_features_to_statistics, fid_statistics_to_metric",
+        }
+
+
+class CleanFIDBackend(Backend):
+    name = "clean-fid"
+
+    def __init__(self, network: InceptionNetwork):
+        self.network = network
+
+    def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+        from cleanfid.fid import get_folder_features
+
+        images = as_nchw_uint8(images)
+        with tempfile.TemporaryDirectory(prefix="gen_unlearn_cleanfid_") as folder:
+            for i, image in enumerate(images):
+                array = image.permute(1, 2, 0).numpy()
+                Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(Path(folder) / f"{i:07d}.png")
+            with redirect_stdout(sys.stderr):  # clean-fid prints its progress notes to stdout
+                return get_folder_features(
+                    folder,
+                    model=self.network,  # clean-fid's custom_feat_extractor: float (B, 3, 299, 299) in [0, 255]
+                    num_workers=0,
+                    batch_size=batch_size,
+                    device=self.network.device,
+                    mode="clean",
+                    custom_fn_resize=numpy_resizer(self.network.resize),
+                    description="clean-fid features",
+                    verbose=progress,
+                )
+
+    def statistics(self, features: np.ndarray) -> FeatureStatistics:
+        # as clean-fid's own fid_from_feats and compare_folders compute them
+        return FeatureStatistics(np.mean(features, axis=0), np.cov(features, rowvar=False), len(features))
+
+    def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
+        from cleanfid.fid import frechet_distance
+
+        with redirect_stdout(sys.stderr):  # its note on a singular product goes to stdout
+            return float(frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
+
+    def protocol(self) -> dict[str, Any]:
+        from importlib import metadata
+
+        return {
+            **self.network.protocol(),
+            "backend": f"clean-fid {metadata.version('clean-fid')}",
+            "pipeline": "lossless PNG files, get_folder_features (custom_feat_extractor, custom_fn_resize), "
+            "frechet_distance",
+        }
+
+
+class DomainBackend(Backend):
+    """Frechet distance on a classifier's penultimate features: a domain metric, *not* Inception FID."""
+
+    name = DOMAIN_BACKEND
+    label = DOMAIN_LABEL
+
+    def __init__(self, extractor: ClassifierFeatures):
+        self.extractor = extractor
+
+    def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+        return self.extractor.features(as_nchw_uint8(images)).numpy()
+
+    def statistics(self, features: np.ndarray) -> FeatureStatistics:
+        return torch_fidelity_statistics(features)
+
+    def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
+        return torch_fidelity_frechet(a, b)
+
+    def protocol(self) -> dict[str, Any]:
+        return {**self.extractor.protocol(), "backend": "torch-fidelity fid_statistics_to_metric", "note": self.label}
+
+
+def _as_dict(stats: FeatureStatistics) -> dict[str, np.ndarray]:
+    return {"mu": stats.mu, "sigma": stats.sigma}
+
+
+def make_backend(name: str, network: InceptionNetwork) -> Backend:
+    if name == TorchFidelityBackend.name:
+        return TorchFidelityBackend(network)
+    if name == CleanFIDBackend.name:
+        return CleanFIDBackend(network)
+    raise ValueError(f"unknown FID backend {name!r}: use one of {', '.join(BACKENDS)}")
+
+
+def check_backends(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown FID backend {', '.join(unknown)}: use one or more of {', '.join(BACKENDS)}")
+    return names
+
+
+# -- statistics of images, reference statistics cached ----------------------------------------------
+
+
+@dataclass
+class StatisticsResult:
+    stats: FeatureStatistics
+    features_s: float
+    cached: bool = False
+    cache_file: str | None = None
+
+
+def image_statistics(
+    backend: Backend, images: np.ndarray | torch.Tensor, batch_size: int = 50, progress: bool = True
+) -> StatisticsResult:
+    """Features and statistics of uint8 images through one backend, timed."""
+    images = as_nchw_uint8(images)
+    if len(images) < 2:
+        raise ValueError(f"FID needs at least 2 images per set, got {len(images)}")
+    start = time.time()
+    stats = backend.statistics(backend.features(images, batch_size, progress))
+    return StatisticsResult(stats, time.time() - start)
+
+
+def images_sha256(images: torch.Tensor) -> str:
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(images.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def reference_statistics(
+    backend: Backend,
+    images: np.ndarray | torch.Tensor,
+    description: dict[str, Any] | None = None,
+    batch_size: int = 50,
+    progress: bool = True,
+) -> StatisticsResult:
+    """Statistics of real reference images, computed once and cached.
+
+    The cache key is the images' own sha256 (so a changed selection can never hit a stale file) plus the
+    backend, the weights' sha256 and the resize method.
+    """
+    images = as_nchw_uint8(images)
+    key = {"format": STATS_FORMAT, "images_sha256": images_sha256(images), **backend.cache_tag()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    name = (description or {}).get("dataset", "images")
+    path = cache_dir() / "fid-reference" / f"{name}-{backend.name}-{digest}.npz"
+    if path.exists():
+        return StatisticsResult(FeatureStatistics.load(path), 0.0, cached=True, cache_file=str(path))
+    result = image_statistics(backend, images, batch_size, progress)
+    result.stats.save(path, {**key, **(description or {}), "num_images": len(images)})
+    result.cache_file = str(path)
+    return result
+
+
+def compute_fid(
+    samples: np.ndarray | torch.Tensor,
+    reference: np.ndarray | torch.Tensor,
+    backends: tuple[str, ...] = BACKENDS,
+    inception: str | Path | InceptionNetwork | None = None,
+    resize: str = DEFAULT_RESIZE,
+    batch_size: int = 50,
+    progress: bool = False,
+    cache_reference: bool = False,
+) -> dict[str, float]:
+    """FID of uint8 `samples` against uint8 `reference` images, one number per backend (no protocol record:
+    `gen_unlearn.evaluate` gives the full report)."""
+    network = inception if isinstance(inception, InceptionNetwork) else InceptionNetwork(inception, resize)
+    out = {}
+    for name in check_backends(backends):
+        backend = make_backend(name, network)
+        if cache_reference:
+            ref = reference_statistics(backend, reference, batch_size=batch_size, progress=progress).stats
+        else:
+            ref = image_statistics(backend, reference, batch_size, progress).stats
+        out[name] = backend.frechet(image_statistics(backend, samples, batch_size, progress).stats, ref)
+    return out
+
+
+def relative_difference(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b), 1e-12)
+
+
+__all__ = [
+    "BACKENDS",
+    "DOMAIN_BACKEND",
+    "Backend",
+    "CleanFIDBackend",
+    "DomainBackend",
+    "FeatureStatistics",
+    "TorchFidelityBackend",
+    "UInt8Images",
+    "compute_fid",
+    "image_statistics",
+    "make_backend",
+    "reference_statistics",
+    "register_torch_fidelity_extractor",
+]

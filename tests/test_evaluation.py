@@ -1,0 +1,321 @@
+"""Evaluation: forgetting accuracy, FID through torch-fidelity and clean-fid (offline), grids, the bench.
+
+FID runs on the real FID Inception TorchScript in ../shared/weights; sets are small (tens of images)
+because Inception costs ~0.2 s per image on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED, tiny_ddpm
+
+import gen_unlearn
+from gen_unlearn.classifier import SmallCNN
+from gen_unlearn.data import ForgetRemainSets, LabeledImages, load_dataset
+from gen_unlearn.erase import erase
+from gen_unlearn.evaluation.accuracy import classify
+from gen_unlearn.evaluation.bench import PLOTS, bench
+from gen_unlearn.evaluation.features import (
+    ClassifierFeatures,
+    InceptionNetwork,
+    InceptionWeightsNotFoundError,
+    resolve_inception_path,
+)
+from gen_unlearn.evaluation.fid import (
+    DomainBackend,
+    FeatureStatistics,
+    UInt8Images,
+    compute_fid,
+    make_backend,
+    reference_statistics,
+    register_torch_fidelity_extractor,
+    relative_difference,
+)
+from gen_unlearn.evaluation.grid import BLOCK_GAP, HEADER_HEIGHT, MARK_COLOUR, block_size, class_grid
+from gen_unlearn.evaluation.report import forgetting_scores
+from gen_unlearn.loop import TrainingConfig
+
+INCEPTION = SHARED / "weights" / "inception-2015-12-05-fid.torchscript.pt"
+INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+
+
+@pytest.fixture(scope="module")
+def inception() -> InceptionNetwork:
+    if not INCEPTION.is_file():
+        pytest.fail(f"the FID Inception file is not at {INCEPTION}: run the tests with ../shared beside the checkout")
+    return InceptionNetwork(INCEPTION)
+
+
+@pytest.fixture(scope="module")
+def mnist_test(data_root) -> LabeledImages:
+    return load_dataset("mnist", data_root, train=False)
+
+
+def first_of(data: LabeledImages, classes: list[int], start: int, count: int) -> torch.Tensor:
+    return torch.cat([data.images[torch.nonzero(data.labels == c).flatten()[start : start + count]] for c in classes])
+
+
+@pytest.fixture(scope="module")
+def real_images(mnist_test) -> dict[str, torch.Tensor]:
+    """Three sets of real digits: a reference of classes 0, 1, 2, another sample of the same classes,
+    and a sample of the same size without class 1."""
+    return {
+        "reference": first_of(mnist_test, [0, 1, 2], 0, 8),
+        "same": first_of(mnist_test, [0, 1, 2], 8, 8),
+        "dropped": first_of(mnist_test, [0, 2], 8, 12),
+    }
+
+
+@pytest.fixture(scope="module")
+def real_sets(real_images, inception) -> dict[str, FeatureStatistics]:
+    """Their statistics through the torch-fidelity backend."""
+    backend = make_backend("torch-fidelity", inception)
+    return {name: backend.statistics(backend.features(images, 50, False)) for name, images in real_images.items()}
+
+
+# -- forgetting accuracy ------------------------------------------------------------------------------
+
+
+def test_forgetting_scores_on_known_probabilities() -> None:
+    p = torch.tensor([[0.1, 0.9, 0.0], [0.6, 0.4, 0.0], [0.0, 1.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    scores = forgetting_scores(p, forget_class=1)
+    assert scores.forgetting_accuracy == pytest.approx(2 / 4)  # rows 0 and 2 say class 1; row 3 ties go to 0
+    assert scores.mean_forget_probability == pytest.approx((0.9 + 0.4 + 1.0 + 1 / 3) / 4)
+    entropies = [-(0.1 * math.log(0.1) + 0.9 * math.log(0.9)), -(0.6 * math.log(0.6) + 0.4 * math.log(0.4)), 0.0]
+    assert scores.mean_entropy == pytest.approx((sum(entropies) + math.log(3)) / 4, rel=1e-6)
+    assert scores.num_samples == 4
+    with pytest.raises(ValueError, match="out of range"):
+        forgetting_scores(p, forget_class=3)
+
+
+def test_forgetting_accuracy_of_the_shipped_classifier_on_real_digits(mnist_test) -> None:
+    classifier = gen_unlearn.load_classifier("mnist-classifier")
+    threes = first_of(mnist_test, [3], 0, 64).permute(0, 2, 3, 1).numpy()  # NHWC uint8, as sampling returns
+    fives = first_of(mnist_test, [5], 0, 64).permute(0, 2, 3, 1).numpy()
+    still_there = forgetting_scores(classify(classifier, threes), forget_class=3)
+    gone = forgetting_scores(classify(classifier, fives), forget_class=3)
+    assert still_there.forgetting_accuracy >= 0.95 and still_there.mean_forget_probability >= 0.9
+    assert gone.forgetting_accuracy <= 0.05 and gone.mean_forget_probability <= 0.1
+    assert still_there.mean_entropy < 0.3
+
+
+# -- FID ----------------------------------------------------------------------------------------------
+
+
+def test_fid_of_a_set_against_itself_is_zero(real_images, real_sets, inception) -> None:
+    backend = make_backend("torch-fidelity", inception)
+    reference = real_sets["reference"]
+    assert abs(backend.frechet(reference, reference)) < 1e-2
+    assert backend.frechet(real_sets["same"], reference) > 10  # and another sample of the same classes is not
+    few = real_images["reference"][::4]  # the convenience API, features extracted twice
+    assert abs(compute_fid(few, few, backends=("torch-fidelity",), inception=inception)["torch-fidelity"]) < 1e-2
+
+
+def test_fid_rises_when_a_class_is_dropped(real_sets, inception) -> None:
+    backend = make_backend("torch-fidelity", inception)
+    same = backend.frechet(real_sets["same"], real_sets["reference"])
+    dropped = backend.frechet(real_sets["dropped"], real_sets["reference"])
+    assert dropped > 1.15 * same, f"FID without class 1 {dropped:.1f}, with it {same:.1f}"
+
+
+def test_torch_fidelity_calculate_metrics_runs_offline_on_the_registered_extractor(
+    real_images, real_sets, inception
+) -> None:
+    import torch_fidelity
+
+    metrics = torch_fidelity.calculate_metrics(
+        input1=UInt8Images(real_images["same"]),
+        input2=UInt8Images(real_images["reference"]),
+        fid=True,
+        feature_extractor=register_torch_fidelity_extractor(),
+        feature_extractor_weights_path=str(INCEPTION),
+        cuda=False,
+        cache=False,
+        save_cpu_ram=True,
+        verbose=False,
+    )
+    expected = make_backend("torch-fidelity", inception).frechet(real_sets["same"], real_sets["reference"])
+    assert metrics[torch_fidelity.KEY_METRIC_FID] == pytest.approx(expected, rel=1e-4)
+
+
+def test_both_backends_agree_within_one_percent_and_the_report_records_its_protocol(
+    inception, data_root, tmp_path
+) -> None:
+    pipe = gen_unlearn.load_pipeline("mnist-ddpm")
+    pipe.set_progress_bar_config(disable=True)
+    report = gen_unlearn.evaluate(
+        pipe,
+        "three",
+        num_samples=2,
+        num_inference_steps=4,
+        reference_per_class=2,
+        data_root=data_root,
+        inception=inception,
+        fid_backends=("torch-fidelity", "clean-fid"),
+        pipeline_name="mnist-ddpm",
+        progress=False,
+    )
+    fid = report.fid
+    assert set(fid) == {"torch-fidelity", "clean-fid"} and all(np.isfinite(v) and v > 0 for v in fid.values())
+    assert relative_difference(fid["torch-fidelity"], fid["clean-fid"]) < 0.01, fid
+
+    assert report.forget_class == 3 and report.forgetting.num_samples == 2
+    assert sorted(report.remain_accuracy) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    protocol = report.protocol
+    assert protocol["num_fid_samples"] == 18 and protocol["reference"]["num_images"] == 18
+    assert protocol["reference"]["dataset"] == "mnist" and protocol["reference"]["split"] == "test"
+    assert protocol["num_inference_steps"] == 4 and protocol["guidance_scale"] == 2.0 and protocol["seed"] == 0
+    assert protocol["sampler"] == type(pipe.scheduler).__name__
+    for backend in ("torch-fidelity", "clean-fid"):
+        assert protocol["fid"][backend]["weights_sha256"] == INCEPTION_SHA256
+        assert protocol["fid"][backend]["resize"] == "pil-bicubic"
+        assert protocol["reference"]["cache"][backend]["file"]
+    assert {"torch-fidelity", "clean-fid", "torch", "diffusers"} <= set(protocol["versions"])
+    assert {"sampling", "features", "reference_features", "fid", "total"} <= set(report.timings_s)
+    assert protocol["wall_time_s"] > 0
+
+    path = tmp_path / "report.json"
+    report.save(path)
+    saved = json.loads(path.read_text())
+    assert saved["fid"] == pytest.approx(fid) and saved["forgetting_accuracy"] == report.forgetting.forgetting_accuracy
+    assert "forgetting accuracy (FA)" in report.table() and "FID [clean-fid]" in report.table()
+
+
+def test_reference_statistics_are_computed_once_and_cached(private_cache) -> None:
+    torch.manual_seed(0)
+    backend = DomainBackend(ClassifierFeatures(SmallCNN(num_classes=3, image_size=8), "tiny"))
+    images = torch.randint(0, 256, (12, 1, 8, 8), dtype=torch.uint8)
+    first = reference_statistics(backend, images, {"dataset": "random"}, progress=False)
+    again = reference_statistics(backend, images, {"dataset": "random"}, progress=False)
+    assert not first.cached and again.cached and again.cache_file == first.cache_file
+    assert str(private_cache) in first.cache_file
+    assert np.array_equal(first.stats.mu, again.stats.mu) and np.array_equal(first.stats.sigma, again.stats.sigma)
+    other = reference_statistics(backend, images.flip(0)[:11], {"dataset": "random"}, progress=False)
+    assert not other.cached and other.cache_file != first.cache_file
+
+
+def test_a_missing_inception_file_says_how_to_give_one(tmp_path, monkeypatch) -> None:
+    with pytest.raises(InceptionWeightsNotFoundError, match="--inception PATH"):
+        resolve_inception_path(tmp_path / "nope.pt")
+    with pytest.raises(InceptionWeightsNotFoundError, match="GEN_UNLEARN_INCEPTION"):
+        resolve_inception_path(tmp_path)  # a folder without the file
+    monkeypatch.setenv("GEN_UNLEARN_INCEPTION", str(INCEPTION.parent))
+    assert resolve_inception_path() == INCEPTION.resolve()
+
+
+# -- grid ---------------------------------------------------------------------------------------------
+
+
+def test_grid_has_a_row_per_class_blocks_that_line_up_and_marks_the_forgotten_class() -> None:
+    pipe = tiny_ddpm()
+    changed = copy.deepcopy(pipe)
+    with torch.no_grad():
+        changed.unet.conv_out.bias.add_(0.5)
+    one = class_grid(pipe, ["a"], num_per_class=3, num_inference_steps=2, scale=2, progress=False)
+    two = class_grid(
+        [pipe, copy.deepcopy(pipe), changed],
+        ["before", "same", "changed"],
+        num_per_class=3,
+        forget_class=1,
+        num_inference_steps=2,
+        scale=2,
+        progress=False,
+    )
+    width, height = block_size(rows=3, cols=3, height=8, width=8, scale=2)
+    assert one.image.height == two.image.height == HEADER_HEIGHT + height
+    assert two.image.width - one.image.width == 2 * (width + BLOCK_GAP)
+
+    pixels = np.asarray(two.image)
+    left = one.image.width - width  # where the first block starts
+    starts = [left + i * (width + BLOCK_GAP) for i in range(3)]
+    blocks = [pixels[HEADER_HEIGHT:, start : start + width] for start in starts]
+    row = slice(2 * 2, 2 * 2 + 8 * 2)  # the first row (padding 2, images 8, scale 2), away from the marked one
+    assert np.array_equal(blocks[0][row], blocks[1][row])  # same seeds, same weights: the same images
+    assert not np.array_equal(blocks[0][row], blocks[2][row])
+    assert (pixels == np.array(MARK_COLOUR, np.uint8)).all(-1).sum() > 50  # the frame of the forgotten row
+    assert not (np.asarray(one.image) == np.array(MARK_COLOUR, np.uint8)).all(-1).any()
+    assert two.protocol["forget_class"] == 1 and len(two.protocol["pipelines"]) == 3
+
+
+# -- the loop hook and the bench ------------------------------------------------------------------------
+
+
+def tiny_sets(pipe, forget_class: int = 1, n: int = 8) -> ForgetRemainSets:
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n * pipe.num_classes) % pipe.num_classes
+    images = torch.rand((len(labels), *pipe.latent_shape), generator=g) * 2 - 1
+    forget = labels == forget_class
+    return ForgetRemainSets(images[forget], labels[forget], images[~forget], labels[~forget], forget_class, "test")
+
+
+def test_erase_calls_on_step_after_every_step_with_the_training_time() -> None:
+    pipe = tiny_ddpm()
+    calls = []
+    erase(
+        pipe,
+        1,
+        "ga",
+        steps=3,
+        data=tiny_sets(pipe),
+        training=TrainingConfig(batch_size=4, progress=False, cpu=True),
+        on_step=lambda done, seconds, erased: calls.append((done, seconds, erased.unet.conv_out.bias.clone())),
+    )
+    assert [c[0] for c in calls] == [1, 2, 3]
+    assert all(b[1] >= a[1] >= 0 for a, b in itertools.pairwise(calls))
+    assert not torch.equal(calls[0][2], calls[2][2])  # the pipeline passed is the one being trained
+
+
+def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path) -> None:
+    pipe = tiny_ddpm()
+    sets = tiny_sets(pipe)
+    torch.manual_seed(0)
+    classifier = SmallCNN(num_classes=3, image_size=8)
+    g = torch.Generator().manual_seed(1)
+    reference = LabeledImages(
+        "tiny", torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8, generator=g), torch.arange(30) % 3, list("abc")
+    )
+    training = TrainingConfig(batch_size=4, progress=False, cpu=True)
+    evaluation = {
+        "num_samples": 4,
+        "classifier": classifier,
+        "reference": reference,
+        "fid_backends": (),
+        "domain_fid": True,  # no Inception here: the FID path is tested above
+        "num_inference_steps": 2,
+        "progress": False,
+    }
+    result = bench(
+        pipe, 1, "ga,rl", "0,1,3", tmp_path / "bench", retrained=pipe, data=sets, training=training, **evaluation
+    )
+    assert [(r.method, r.steps) for r in result.rows] == [
+        ("ga", 0),
+        ("ga", 1),
+        ("ga", 3),
+        ("rl", 0),
+        ("rl", 1),
+        ("rl", 3),
+    ]
+    assert result.rows[0].report is result.original.report
+
+    separate = erase(pipe, 1, "rl", steps=3, data=sets, training=training)
+    direct = gen_unlearn.evaluate(separate, 1, **evaluation)
+    snapshot = result.rows[5].report
+    assert snapshot.domain_fd == pytest.approx(direct.domain_fd)
+    assert snapshot.forgetting == direct.forgetting and snapshot.remain_accuracy == direct.remain_accuracy
+    assert result.rows[2].erase_wall_time_s >= result.rows[1].erase_wall_time_s > 0
+
+    out = tmp_path / "bench"
+    assert {"results.csv", "results.json", *PLOTS} <= {p.name for p in out.iterdir()}
+    lines = (out / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("method,steps,forgetting_accuracy") and "classifier_fd_not_inception" in lines[0]
+    assert len(lines) == 1 + 6 + 2  # header, the rows, original and retrained
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["steps"] == [0, 1, 3] and saved["protocol"]["evaluation"]["num_samples_per_class"] == 4
+    assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in PLOTS)
