@@ -9,7 +9,10 @@ For each (pipeline, method, class): erase with the method's defaults (or --steps
 pipeline's default sampler, and classify them with the shipped classifier.
 FA = share of forgotten-class samples still classified as that class (lower is better);
 RA = mean share of remaining-class samples classified as their class (higher is better).
-Prints a table and writes results.json and results.csv to --output.
+"drawn as" = the class the classifier most often gives the forgotten class's samples: ascent-based
+methods leave shapeless blobs, which a digit classifier still has to put in some digit class.
+Prints a table and writes results.json, results.csv and grids/ (16 forgotten-class samples per run)
+to --output.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 
 from gen_unlearn.cli import parse_setting
 from gen_unlearn.erase import erase
-from gen_unlearn.evaluation import sample_images
+from gen_unlearn.evaluation import make_grid, sample_images, save_png
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
 from gen_unlearn.hub import load_classifier, load_pipeline
 from gen_unlearn.io import atomic_path, library_versions, write_json
@@ -32,13 +35,21 @@ from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
 
 
-def forgetting_and_remaining_accuracy(pipeline, classifier, forget_class: int, n_forget: int, n_remain: int, seed: int):
+def forgetting_and_remaining_accuracy(
+    pipeline, classifier, forget_class: int, n_forget: int, n_remain: int, seed: int, grid_path: Path | None = None
+):
+    """FA, mean and worst RA, and what the classifier takes the forget-class samples for: (class, share)."""
     forget_images, forget_labels = sample_images(pipeline, [forget_class], n_forget, seed=seed, progress=False)
     others = [c for c in range(pipeline.num_classes) if c != forget_class]
     remain_images, remain_labels = sample_images(pipeline, others, n_remain, seed=seed, progress=False)
-    fa = class_accuracy(classify(classifier, forget_images), forget_labels).mean
+    forget_probabilities = classify(classifier, forget_images)
+    fa = class_accuracy(forget_probabilities, forget_labels).mean
     ra = class_accuracy(classify(classifier, remain_images), remain_labels)
-    return fa, ra.mean, ra.worst[1]
+    verdicts = np.bincount(forget_probabilities.argmax(-1).numpy(), minlength=pipeline.num_classes)
+    drawn_as = int(verdicts.argmax()), float(verdicts.max() / len(forget_images))
+    if grid_path is not None:  # the first 16 samples of the forgotten class, to see what "forgotten" looks like
+        save_png(make_grid([forget_images[:8], forget_images[8:16]]), grid_path)
+    return fa, ra.mean, ra.worst[1], drawn_as
 
 
 def main() -> None:
@@ -64,6 +75,7 @@ def main() -> None:
     overrides = dict(parse_setting(text) for text in args.set)
 
     classifier = load_classifier("mnist-classifier")
+    (args.output / "grids").mkdir(parents=True, exist_ok=True)
     rows = []
     for pipeline_name in args.pipelines.split(","):
         pipeline = load_pipeline(pipeline_name)
@@ -84,6 +96,8 @@ def main() -> None:
                     fa=fa0,
                     ra=ra0,
                     ra_worst=ra0,
+                    drawn_as=forget_class,
+                    drawn_as_share=fa0,
                 )
             )
             for method in args.methods.split(","):
@@ -102,8 +116,9 @@ def main() -> None:
                     **settings,
                 )
                 wall = time.time() - start
-                fa, ra, ra_worst = forgetting_and_remaining_accuracy(
-                    erased, classifier, forget_class, args.forget_samples, args.remain_samples, args.seed
+                grid = args.output / "grids" / f"{pipeline_name}-{method}-class{forget_class}.png"
+                fa, ra, ra_worst, (drawn_as, drawn_share) = forgetting_and_remaining_accuracy(
+                    erased, classifier, forget_class, args.forget_samples, args.remain_samples, args.seed, grid
                 )
                 rows.append(
                     dict(
@@ -115,19 +130,26 @@ def main() -> None:
                         fa=fa,
                         ra=ra,
                         ra_worst=ra_worst,
+                        drawn_as=drawn_as,
+                        drawn_as_share=drawn_share,
                     )
                 )
                 print(
                     f"{pipeline_name:>11} {method:>6} class {forget_class}: {steps:>5} steps {wall:7.1f} s  "
-                    f"FA {fa * 100:5.1f}%  RA {ra * 100:5.1f}% (worst {ra_worst * 100:5.1f}%)",
+                    f"FA {fa * 100:5.1f}%  RA {ra * 100:5.1f}% (worst {ra_worst * 100:5.1f}%)  "
+                    f"classified as {drawn_as} ({drawn_share * 100:.0f}%)",
                     flush=True,
                 )
 
-    print(f"\n{'pipeline':>11} {'method':>8} {'class':>5} {'steps':>6} {'erase s':>8} {'FA %':>6} {'RA %':>6}")
+    print(
+        f"\n{'pipeline':>11} {'method':>8} {'class':>5} {'steps':>6} {'erase s':>8} {'FA %':>6} {'RA %':>6} "
+        f"{'RA worst':>8} {'drawn as':>9}"
+    )
     for r in rows:
         print(
             f"{r['pipeline']:>11} {r['method']:>8} {r['forget_class']:>5} {r['steps']:>6} {r['erase_s']:>8.1f} "
-            f"{r['fa'] * 100:>6.1f} {r['ra'] * 100:>6.1f}"
+            f"{r['fa'] * 100:>6.1f} {r['ra'] * 100:>6.1f} {r['ra_worst'] * 100:>8.1f} "
+            f"{r['drawn_as']:>3} ({r['drawn_as_share'] * 100:3.0f}%)"
         )
     print("\nmean over classes:")
     for key in sorted({(r["pipeline"], r["method"]) for r in rows}):
