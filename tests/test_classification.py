@@ -23,8 +23,9 @@ from gen_unlearn.classification import (
     unlearn_classifier,
 )
 from gen_unlearn.classification.bad_teacher import bad_teacher_loss
+from gen_unlearn.classification.base import batch_accuracy
 from gen_unlearn.classification.experiment import _load_trained, _save_trained
-from gen_unlearn.classification.gradient_ascent import gradient_ascent_loss
+from gen_unlearn.classification.gradient_ascent import GradientAscent, gradient_ascent_loss
 from gen_unlearn.classification.gradtau import GradTau, alpha_at, gradtau_loss, initial_alpha
 from gen_unlearn.classification.memorize_to_forget import extrapolate, memorization_loss
 from gen_unlearn.classification.metrics import (
@@ -36,7 +37,7 @@ from gen_unlearn.classification.metrics import (
     kl_divergence,
     membership_inference,
 )
-from gen_unlearn.classification.neggrad_plus import neggrad_plus_loss
+from gen_unlearn.classification.neggrad_plus import NegGradPlus, neggrad_plus_loss
 from gen_unlearn.classification.random_labels import relabel_loss
 from gen_unlearn.classification.scrub import distill_kl, scrub_max_loss, scrub_min_loss
 from gen_unlearn.classification.sfron import sfron_forget_loss
@@ -125,6 +126,12 @@ def test_relabel_and_ascent_losses_by_hand() -> None:
     loss = relabel_loss(logits(SKEWED), labels(1), logits(SKEWED), labels(0), retain_weight=0.5)
     assert loss.item() == pytest.approx(LN4 + 0.5 * math.log(4 / 3))
     assert gradient_ascent_loss(logits(EVEN, SKEWED), labels(0, 1)).item() == pytest.approx(-(LN2 + LN4) / 2)
+
+
+def test_batch_accuracy_by_hand() -> None:
+    # arg-max of [0, 0] is class 0 (the first), of [ln 3, 0] class 0, of [0, 1] class 1
+    assert batch_accuracy(logits(EVEN, SKEWED, [0.0, 1.0]), labels(0, 1, 1)) == pytest.approx(200 / 3)
+    assert batch_accuracy(logits(SKEWED, SKEWED), labels(1, 1)) == 0.0
 
 
 def test_scrub_losses_by_hand() -> None:
@@ -279,7 +286,7 @@ def test_original_model_learnt_the_forget_class(mnist_task) -> None:
 
 SHORT_RUNS = {name: {} for name in CLASSIFICATION_METHODS}  # each method's defaults
 SHORT_RUNS["retrain"] = {"epochs": 3, "batch_size": 64}
-SHORT_RUNS["neggrad+"] = {"steps": 30}  # the forget set here is 10x smaller: 50 steps of ascent run away
+SHORT_RUNS["neggrad+"] = {"steps": 30}  # enough on this 10x smaller forget set, and quicker
 
 
 @pytest.mark.parametrize("method", sorted(SHORT_RUNS))
@@ -309,6 +316,27 @@ def test_gradtau_targets_are_held_out_losses(mnist_task) -> None:
     auto = GradTau(original, splits, GradTau.Config())
     auto.prepare()
     assert auto.target == "forget-label" and auto.alpha0 == pytest.approx(5 / 3 * len(splits.forget) / 1800)
+
+
+def test_forgotten_accuracy_is_zero_for_a_class_and_validation_accuracy_for_a_subset(mnist_task) -> None:
+    splits, original, _ = mnist_task
+    assert GradientAscent(original, splits, GradientAscent.Config()).forgotten_accuracy() == 0.0
+    subset = make_splits(splits.train, splits.test, forget_fraction=0.1, seed=0, validation_size=200)
+    probs = predict_proba(original, subset.validation.images)
+    expected = 100 * (probs.argmax(1) == subset.validation.labels).float().mean().item()
+    assert GradientAscent(original, subset, GradientAscent.Config()).forgotten_accuracy() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("method", [GradientAscent, NegGradPlus])
+def test_ascent_stops_at_the_first_forgotten_forget_batch(mnist_task, method) -> None:
+    splits, original, _ = mnist_task
+    extra = {"stop_when_forgotten": True, "beta": 0.95, "explosion_threshold": 1e9} if method is NegGradPlus else {}
+    config = method.Config(steps=300, **extra)
+    history = method(original, splits, config, seed=0).run().history
+    taken = [terms for terms in history if terms]
+    assert 0 < len(taken) < 300 and not any(history[len(taken) :])  # stopped early, no step after
+    assert taken[-1]["forget_acc"] == 0.0  # the first batch at the target (0%: a forgotten class)
+    assert all(terms["forget_acc"] > 0.0 for terms in taken[:-1])
 
 
 def test_neggrad_plus_explosion_stops_with_a_clear_error_and_keeps_the_input(mnist_task) -> None:

@@ -24,6 +24,11 @@ from .splits import UnlearningSplits
 from .training import lr_at, make_optimizer, set_lr, to_input
 
 
+def batch_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of the batch (in %) whose arg-max logit is the label."""
+    return 100.0 * (logits.argmax(-1) == labels).float().mean().item()
+
+
 class UnlearningDivergedError(ValueError):
     """The unlearning loss exploded; the run was stopped and the input model is unchanged."""
 
@@ -131,6 +136,23 @@ class IterativeUnlearner(ClassificationUnlearner):
     def prepare(self) -> None:
         """Work done once before the first step (masks, teachers); it counts in the wall time."""
         return None
+
+    @torch.no_grad()
+    def forgotten_accuracy(self) -> float:
+        """The forget accuracy (%) of a model that never saw D_f: an early-stopping target for ascent methods.
+
+        Class-wise forgetting: 0 (a model never trained on a class never predicts it). Random subset: the
+        accuracy of the input model on the held-out validation set, i.e. what it scores on unseen data.
+        """
+        if self.splits.forget_class is not None:
+            return 0.0
+        validation = self.splits.validation
+        model = self.frozen_copy()
+        correct = 0
+        for start in range(0, len(validation), 1024):
+            images = to_input(validation.images[start : start + 1024], self.device)
+            correct += (model(images).argmax(-1).cpu() == validation.labels[start : start + 1024]).sum().item()
+        return 100.0 * correct / len(validation)
 
     def train_mode(self) -> None:
         self.model.train()

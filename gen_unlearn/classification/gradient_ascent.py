@@ -1,19 +1,21 @@
 """GA (gradient ascent): maximise the cross-entropy of the forget set, L = −CE(D_f). No retain term.
 
 Ascent on a cross-entropy has no end: once the forget samples are misclassified the loss, and soon the
-weights, run away (a few steps from a useful model to a constant one). `stop_at_chance` ends the ascent
-at the first forget batch whose mean cross-entropy reaches ln K, that of a uniform guess over K classes.
+weights, run away (a few steps from a useful model to a constant one). `stop_when_forgotten` ends the
+ascent at the first forget batch whose accuracy is at most that of a model that never saw D_f
+(`IterativeUnlearner.forgotten_accuracy`: 0 for a forgotten class, the validation accuracy for a random
+subset). A stop on the mean cross-entropy (ln K, chance level) comes too early: the per-sample losses are
+bimodal, and a batch reaches a mean of ln K with half of it still classified correctly.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .base import IterativeUnlearner, UnlearnConfig
+from .base import IterativeUnlearner, UnlearnConfig, batch_accuracy
 
 
 def gradient_ascent_loss(forget_logits: torch.Tensor, forget_labels: torch.Tensor) -> torch.Tensor:
@@ -23,11 +25,13 @@ def gradient_ascent_loss(forget_logits: torch.Tensor, forget_labels: torch.Tenso
 
 @dataclass
 class GradientAscentConfig(UnlearnConfig):
-    steps: int = 150
+    steps: int = 150  # at most: the run stops once the forget batch is forgotten (~50 steps on MNIST)
+    optimizer: str = "adamw"  # reaches FA 0 at a higher TA than SGD (MNIST class 3: TA ~78% vs ~41%)
     lr: float = 1e-4
-    max_grad_norm: float | None = 5.0
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = None
     freeze_norm_stats: bool = True  # forget batches only
-    stop_at_chance: bool = True
+    stop_when_forgotten: bool = True
 
 
 class GradientAscent(IterativeUnlearner):
@@ -36,6 +40,9 @@ class GradientAscent(IterativeUnlearner):
     config: GradientAscentConfig
     stopped = False
 
+    def prepare(self) -> None:
+        self.stop_accuracy = self.forgotten_accuracy() if self.config.stop_when_forgotten else None
+
     def step(self, step: int) -> dict[str, float]:
         if self.stopped:
             return {}
@@ -43,10 +50,11 @@ class GradientAscent(IterativeUnlearner):
 
         def loss() -> torch.Tensor:
             x, y = self.forget_batch()
-            value = gradient_ascent_loss(self.trainer.model(x), y)
-            terms.update(forget_ce=-value.item())
+            logits = self.trainer.model(x)
+            value = gradient_ascent_loss(logits, y)
+            terms.update(forget_ce=-value.item(), forget_acc=batch_accuracy(logits.detach(), y))
             return value
 
         self.trainer.optimizer_step(loss, None, self.config.max_grad_norm)
-        self.stopped = self.config.stop_at_chance and terms["forget_ce"] >= math.log(self.num_classes)
+        self.stopped = self.stop_accuracy is not None and terms["forget_acc"] <= self.stop_accuracy
         return terms

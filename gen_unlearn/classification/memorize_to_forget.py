@@ -8,6 +8,13 @@ Instead of ascending the forget loss, descend towards a *memorization* model and
 The KL term keeps the memorization model's predictions on the retain set those of the reference, so
 θ_ref − θ_mem points away from the forget set only. Only parameters are extrapolated; normalisation
 statistics (buffers) stay those of the reference (an extrapolated running variance could go negative).
+
+Defaults: AdamW lr 3e-4, 75 steps, λ = 1, α = 4 (from a summary of the paper). Checked on MNIST class 3
+(small CNN, seed 0), none of the neighbouring settings forgets without breaking the model: FA / TA
+(retrain TA 99.25) is 70.6 / 97.6 with the defaults; lr 1e-3 gives 0.0 / 31.4; α 8 or lr ≥ 3e-3 give a
+constant model (TA ~11); λ = 10 keeps TA (gap 0.5) but not the forgetting (FA 96.9); SGD memorisation
+(lr 2e-3 .. 1e-2) gives 76.6 / 98.6 .. 26.2 / 76.4. The forget set is already memorised by the original
+(its CE is ~0.05), so θ_ref − θ_mem is a small, noisy direction and its extrapolation is far from linear.
 """
 
 from __future__ import annotations

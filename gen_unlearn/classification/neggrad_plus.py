@@ -7,6 +7,10 @@ Descent on the retain set and ascent on the forget set, in one loss:
 The ascent term is unbounded: with a small β (or a large learning rate) the forget loss can run away.
 Every step checks it; a non-finite loss, or a forget cross-entropy above `explosion_threshold`, stops
 the run with `UnlearningDivergedError` (the input model is never modified: the method works on a copy).
+With `stop_when_forgotten` the run also ends early, without error, at the first forget batch whose
+accuracy is at most that of a model that never saw D_f (see `IterativeUnlearner.forgotten_accuracy`).
+
+Defaults: β 0.99, SGD lr 0.04 with cosine decay, weight decay 5e-4, 60 steps.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import IterativeUnlearner, UnlearnConfig, UnlearningDivergedError
+from .base import IterativeUnlearner, UnlearnConfig, UnlearningDivergedError, batch_accuracy
 
 
 def neggrad_plus_loss(
@@ -35,12 +39,18 @@ def neggrad_plus_loss(
 
 @dataclass
 class NegGradPlusConfig(UnlearnConfig):
-    steps: int = 50
+    # β close to 1 and weight decay 5e-4, as the paper's large-scale setting, with a cosine learning rate:
+    # the retain term repairs the model while the rate decays. The small-scale setting (β 0.95, weight decay
+    # 0.1, constant lr 0.01) forgets MNIST through the weight decay but takes Fashion-MNIST's TA to ~40%.
+    steps: int = 60
     batch_size: int = 128
-    beta: float = 0.95
-    lr: float = 0.01
-    weight_decay: float = 0.1  # the small-scale setting of the paper; it does much of the forgetting here
+    beta: float = 0.99
+    lr: float = 0.04
+    lr_schedule: str = "cosine"
+    weight_decay: float = 5e-4
     explosion_threshold: float = 50.0  # forget cross-entropy (nats) taken as a diverged run
+    # end the run at the first forget batch at or below `forgotten_accuracy()` (0% for a forgotten class)
+    stop_when_forgotten: bool = False
 
 
 class NegGradPlus(IterativeUnlearner):
@@ -48,7 +58,14 @@ class NegGradPlus(IterativeUnlearner):
     Config = NegGradPlusConfig
     config: NegGradPlusConfig
 
+    stopped = False
+
+    def prepare(self) -> None:
+        self.stop_accuracy = self.forgotten_accuracy() if self.config.stop_when_forgotten else None
+
     def step(self, step: int) -> dict[str, float]:
+        if self.stopped:
+            return {}
         config = self.config
         terms: dict[str, float] = {}
 
@@ -63,8 +80,13 @@ class NegGradPlus(IterativeUnlearner):
                     f"(threshold {config.explosion_threshold:g}); the input model is unchanged. "
                     f"Raise beta (now {config.beta:g}) or lower lr (now {config.lr:g})"
                 )
-            terms.update(forget_ce=forget_ce, retain_ce=F.cross_entropy(retain_logits.detach(), y_r).item())
+            terms.update(
+                forget_ce=forget_ce,
+                forget_acc=batch_accuracy(forget_logits.detach(), y_f),
+                retain_ce=F.cross_entropy(retain_logits.detach(), y_r).item(),
+            )
             return value
 
         self.trainer.optimizer_step(loss, None, config.max_grad_norm)
+        self.stopped = self.stop_accuracy is not None and terms["forget_acc"] <= self.stop_accuracy
         return terms
