@@ -10,6 +10,7 @@ accelerate loop: masks, clipping, devices).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -168,14 +169,22 @@ class IterativeUnlearner(ClassificationUnlearner):
         return self.trainer.finish().eval()
 
     def _step(self, step: int) -> dict[str, float]:
+        # A method whose config has `stop_when_forgotten` (on) and whose steps report `forget_acc` ends at
+        # the first forget batch at or below `forgotten_accuracy()`; the remaining steps are skipped.
+        if self.stopped:
+            return {}
         self.train_mode()
         config = self.config
         set_lr(self.trainer.optimizer, lr_at(config.lr, step, config.steps, config.lr_schedule, warmup=0.1))
-        return self.step(step)
+        terms = self.step(step)
+        self.stopped = self.stop_accuracy is not None and terms.get("forget_acc", math.inf) <= self.stop_accuracy
+        return terms
 
     def run(self, progress: bool = False) -> UnlearnResult:
         start = time.time()
         torch.manual_seed(self.seed)  # dropout
+        self.stopped = False
+        self.stop_accuracy = self.forgotten_accuracy() if getattr(self.config, "stop_when_forgotten", False) else None
         self.prepare()
         config = self.config
         optimizer = make_optimizer(

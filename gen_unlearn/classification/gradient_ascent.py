@@ -38,14 +38,8 @@ class GradientAscent(IterativeUnlearner):
     name = "ga"
     Config = GradientAscentConfig
     config: GradientAscentConfig
-    stopped = False
-
-    def prepare(self) -> None:
-        self.stop_accuracy = self.forgotten_accuracy() if self.config.stop_when_forgotten else None
 
     def step(self, step: int) -> dict[str, float]:
-        if self.stopped:
-            return {}
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
@@ -56,5 +50,4 @@ class GradientAscent(IterativeUnlearner):
             return value
 
         self.trainer.optimizer_step(loss, None, self.config.max_grad_norm)
-        self.stopped = self.stop_accuracy is not None and terms["forget_acc"] <= self.stop_accuracy
         return terms

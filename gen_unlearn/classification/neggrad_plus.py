@@ -58,14 +58,7 @@ class NegGradPlus(IterativeUnlearner):
     Config = NegGradPlusConfig
     config: NegGradPlusConfig
 
-    stopped = False
-
-    def prepare(self) -> None:
-        self.stop_accuracy = self.forgotten_accuracy() if self.config.stop_when_forgotten else None
-
     def step(self, step: int) -> dict[str, float]:
-        if self.stopped:
-            return {}
         config = self.config
         terms: dict[str, float] = {}
 
@@ -88,5 +81,4 @@ class NegGradPlus(IterativeUnlearner):
             return value
 
         self.trainer.optimizer_step(loss, None, config.max_grad_norm)
-        self.stopped = self.stop_accuracy is not None and terms["forget_acc"] <= self.stop_accuracy
         return terms
