@@ -34,6 +34,19 @@ def data_root() -> Path:
     return root
 
 
+def one_line_error(capsys: pytest.CaptureFixture, argv: list[str], *fragments: str) -> None:
+    """`gen-unlearn ARGV` fails with exit code 2 and a one-line error (no traceback) containing `fragments`."""
+    from gen_unlearn.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err, err
+    message = err.splitlines()[-1]  # what came before is diffusers' loading bar
+    assert message.startswith(f"gen-unlearn {argv[0]}: error: "), err
+    for fragment in fragments:
+        assert fragment in message, err
+
+
 def tiny_ddpm(num_classes: int = 3, id2label: dict[str, str] | None = None) -> ClassConditionalDDPMPipeline:
     torch.manual_seed(0)
     unet = UNet2DModel(

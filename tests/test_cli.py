@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_ddpm
+from conftest import one_line_error, tiny_ddpm
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from PIL import Image
 
@@ -43,29 +43,19 @@ def test_same_seed_same_images_whatever_the_batch_size(tiny_ddpm_dir, tmp_path) 
         assert np.array_equal(a, b)
 
 
-def _one_line_error(capsys, argv: list[str], *fragments: str) -> None:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err, err
-    message = err.splitlines()[-1]  # what came before is diffusers' loading bar
-    assert message.startswith(f"gen-unlearn {argv[0]}: error: "), err
-    for fragment in fragments:
-        assert fragment in message, err
-
-
 def test_unknown_pipeline(capsys, tmp_path) -> None:
-    _one_line_error(capsys, ["sample", "no-such-model", "--class", "0", "--output", str(tmp_path)], "unknown pipeline")
+    one_line_error(capsys, ["sample", "no-such-model", "--class", "0", "--output", str(tmp_path)], "unknown pipeline")
 
 
 def test_hub_id_offline_is_one_line(capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     argv = ["sample", "nobody/not-a-model", "--class", "0", "--output", str(tmp_path)]
-    _one_line_error(capsys, argv, "could not read the pipeline config", "local directory")
+    one_line_error(capsys, argv, "could not read the pipeline config", "local directory")
 
 
 def test_class_out_of_range(capsys, tiny_ddpm_dir, tmp_path) -> None:
     argv = ["sample", str(tiny_ddpm_dir), "--class", "7", "--output", str(tmp_path / "o")]
-    _one_line_error(capsys, argv, "class 7 is out of range", "0..2")
+    one_line_error(capsys, argv, "class 7 is out of range", "0..2")
     assert not (tmp_path / "o").exists()
 
 
@@ -82,17 +72,17 @@ def test_wrong_pipeline_type(capsys, tmp_path) -> None:
     )
     DDPMPipeline(unet, DDPMScheduler()).save_pretrained(tmp_path / "unconditional")
     argv = ["sample", str(tmp_path / "unconditional"), "--class", "0", "--output", str(tmp_path / "o")]
-    _one_line_error(capsys, argv, "holds a DDPMPipeline, not a class-conditional pipeline")
+    one_line_error(capsys, argv, "holds a DDPMPipeline, not a class-conditional pipeline")
 
 
 def test_directory_without_model_index(capsys, tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     argv = ["sample", str(tmp_path / "empty"), "--class", "0", "--output", str(tmp_path / "o")]
-    _one_line_error(capsys, argv, "has no model_index.json")
+    one_line_error(capsys, argv, "has no model_index.json")
 
 
 def test_bad_numbers(capsys, tiny_ddpm_dir, tmp_path) -> None:
-    _one_line_error(
+    one_line_error(
         capsys, ["sample", str(tiny_ddpm_dir), "--class", "0", "--num", "0", "--output", str(tmp_path)], "--num"
     )
 
@@ -101,7 +91,7 @@ def test_unavailable_device(capsys, tiny_ddpm_dir, tmp_path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     argv = ["sample", str(tiny_ddpm_dir), "--class", "0", "--device", "cuda", "--output", str(tmp_path)]
-    _one_line_error(capsys, argv, "no CUDA GPU", "--device cpu")
+    one_line_error(capsys, argv, "no CUDA GPU", "--device cpu")
 
 
 def test_console_script_is_installed(tiny_ddpm_dir, tmp_path) -> None:
@@ -146,21 +136,19 @@ def test_erase_command_writes_a_loadable_pipeline(tiny_ddpm_dir, tmp_path) -> No
 
 def test_erase_refuses_to_overwrite_or_to_write_over_its_input(capsys, tiny_ddpm_dir, tmp_path) -> None:
     base = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--steps", "1", "--data-free"]
-    _one_line_error(capsys, [*base, "--output", str(tiny_ddpm_dir)], "never overwrites its input")
+    one_line_error(capsys, [*base, "--output", str(tiny_ddpm_dir)], "never overwrites its input")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
-    _one_line_error(capsys, [*base, "--output", str(tmp_path / "taken")], "already exists", "--overwrite")
-    _one_line_error(capsys, [*base, "--method", "esd", "--output", str(tmp_path / "o")], "unknown method 'esd'")
-    _one_line_error(capsys, [*base, "--set", "alpha", "--output", str(tmp_path / "o")], "name=value")
-    _one_line_error(
-        capsys, [*base, "--data-root", str(tmp_path), "--output", str(tmp_path / "o")], "exclude each other"
-    )
+    one_line_error(capsys, [*base, "--output", str(tmp_path / "taken")], "already exists", "--overwrite")
+    one_line_error(capsys, [*base, "--method", "esd", "--output", str(tmp_path / "o")], "unknown method 'esd'")
+    one_line_error(capsys, [*base, "--set", "alpha", "--output", str(tmp_path / "o")], "name=value")
+    one_line_error(capsys, [*base, "--data-root", str(tmp_path), "--output", str(tmp_path / "o")], "exclude each other")
     (tmp_path / "o.partial").mkdir()
-    _one_line_error(
+    one_line_error(
         capsys, ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--output", str(tmp_path / "o")], "--resume"
     )
 
 
 def test_erase_with_missing_data_is_one_line(capsys, tiny_ddpm_dir, tmp_path) -> None:
     argv = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--steps", "1", "--data-root", str(tmp_path / "none")]
-    _one_line_error(capsys, [*argv, "--output", str(tmp_path / "o")], "mnist not found", "--data-root")
+    one_line_error(capsys, [*argv, "--output", str(tmp_path / "o")], "mnist not found", "--data-root")

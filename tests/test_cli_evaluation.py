@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED, tiny_ddpm
+from conftest import SHARED, one_line_error, tiny_ddpm
 from PIL import Image
 
 from gen_unlearn import load_pipeline
@@ -25,16 +25,6 @@ TINY_EVALUATION = [
     "--inception",
     str(INCEPTION),
 ]
-
-
-def one_line_error(capsys, argv: list[str], *fragments: str) -> None:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err, err
-    message = err.splitlines()[-1]  # what came before is diffusers' loading bar
-    assert message.startswith(f"gen-unlearn {argv[0]}: error: "), err
-    for fragment in fragments:
-        assert fragment in message, err
 
 
 def test_evaluate_writes_a_report_and_prints_a_table(capsys, data_root, tmp_path) -> None:
