@@ -38,9 +38,9 @@ from gen_unlearn.classification.metrics import (
     membership_inference,
 )
 from gen_unlearn.classification.neggrad_plus import NegGradPlus, neggrad_plus_loss
-from gen_unlearn.classification.random_labels import relabel_loss
+from gen_unlearn.classification.random_labels import RandomLabels, relabel_loss
 from gen_unlearn.classification.scrub import distill_kl, scrub_max_loss, scrub_min_loss
-from gen_unlearn.classification.sfron import sfron_forget_loss
+from gen_unlearn.classification.sfron import SFROn, sfron_forget_loss
 from gen_unlearn.classification.training import lr_at
 from gen_unlearn.classifier import predict_proba
 from gen_unlearn.cli import main
@@ -69,6 +69,15 @@ def test_neggrad_plus_loss_by_hand() -> None:
     loss = neggrad_plus_loss(logits(EVEN, SKEWED), labels(0, 0), logits(SKEWED), labels(1), beta=0.9)
     expected = 0.9 * (LN2 + math.log(4 / 3)) / 2 - 0.1 * LN4
     assert loss.item() == pytest.approx(expected)
+
+
+def test_gated_forget_terms_by_hand() -> None:
+    # a forgotten forget batch: NegGrad+ and RL keep their retain terms only
+    retain, retain_labels = logits(EVEN, SKEWED), labels(0, 0)
+    neggrad = neggrad_plus_loss(retain, retain_labels, logits(SKEWED), labels(1), beta=0.9, ascend=False)
+    assert neggrad.item() == pytest.approx(0.9 * (LN2 + math.log(4 / 3)) / 2)
+    relabel = relabel_loss(logits(SKEWED), labels(1), logits(SKEWED), labels(0), retain_weight=0.5, forget=False)
+    assert relabel.item() == pytest.approx(0.5 * math.log(4 / 3))
 
 
 def test_gradtau_loss_by_hand() -> None:
@@ -337,6 +346,26 @@ def test_ascent_stops_at_the_first_forgotten_forget_batch(mnist_task, method) ->
     assert 0 < len(taken) < 300 and not any(history[len(taken) :])  # stopped early, no step after
     assert taken[-1]["forget_acc"] == 0.0  # the first batch at the target (0%: a forgotten class)
     assert all(terms["forget_acc"] > 0.0 for terms in taken[:-1])
+
+
+@pytest.mark.parametrize("method", [NegGradPlus, RandomLabels])
+def test_forget_term_acts_only_on_batches_not_yet_forgotten(mnist_task, method) -> None:
+    splits, original, _ = mnist_task
+    history = method(original, splits, method.Config(steps=40), seed=0).run().history
+    gate = "ascent" if method is NegGradPlus else "forget"
+    assert [terms[gate] for terms in history] == [float(terms["forget_acc"] > 0.0) for terms in history]
+    assert any(terms[gate] == 0.0 for terms in history) and history[0][gate] == 1.0  # it switched off, not on
+    unbounded = {"explosion_threshold": math.inf} if method is NegGradPlus else {}
+    ungated_config = method.Config(steps=40, forget_until_forgotten=False, **unbounded)
+    ungated = method(original, splits, ungated_config, seed=0).run().history
+    assert all(terms[gate] == 1.0 for terms in ungated)
+
+
+def test_gate_needs_no_forward_pass_when_off(mnist_task) -> None:
+    splits, original, _ = mnist_task
+    method = SFROn(original, splits, SFROn.Config(forget_until_forgotten=False))
+    method.unseen_accuracy = None
+    assert method.remembers_batch(splits.forget.images[:4], splits.forget.labels[:4])  # method.trainer is not built
 
 
 def test_neggrad_plus_explosion_stops_with_a_clear_error_and_keeps_the_input(mnist_task) -> None:

@@ -57,12 +57,16 @@ class BadTeacher(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            (x_r, _), (x_f, _) = self.retain_batch(), self.forget_batch()
+            (x_r, _), (x_f, y_f) = self.retain_batch(), self.forget_batch()
             x = torch.cat([x_r, x_f])
             is_forget = torch.arange(len(x), device=x.device) >= len(x_r)
             with torch.no_grad():
                 good, bad = self.good_teacher(x), self.bad_teacher(x)
-            value = bad_teacher_loss(self.trainer.model(x), good, bad, is_forget, self.config.temperature)
+            student = self.trainer.model(x)
+            if not self.remembers(student[is_forget], y_f):  # forgotten: distil the retain samples only
+                keep = ~is_forget
+                student, good, bad, is_forget = student[keep], good[keep], bad[keep], is_forget[keep]
+            value = bad_teacher_loss(student, good, bad, is_forget, self.config.temperature)
             terms.update(kl=value.item())
             return value
 

@@ -50,6 +50,8 @@ class UnlearnConfig:
     # BatchNorm in eval mode (the original's running statistics, used and kept) instead of train mode.
     # Methods that step on the forget set alone freeze them: statistics of one class would shift every class.
     freeze_norm_stats: bool = False
+    # Methods with a forget term: apply it only to forget batches not yet forgotten (`IterativeUnlearner.remembers`).
+    forget_until_forgotten: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -155,6 +157,27 @@ class IterativeUnlearner(ClassificationUnlearner):
             correct += (model(images).argmax(-1).cpu() == validation.labels[start : start + 1024]).sum().item()
         return 100.0 * correct / len(validation)
 
+    def remembers(self, forget_logits: torch.Tensor, forget_labels: torch.Tensor) -> bool:
+        """Whether the forget term should act on this batch: always, unless `forget_until_forgotten` is set,
+        in which case only while the batch's accuracy is above `forgotten_accuracy()`.
+
+        Once the forget set scores like unseen data, pushing further only damages the model on the rest:
+        the gate turns the forget term off batch by batch (and back on if the forget set comes back).
+        """
+        if self.unseen_accuracy is None or not self.config.forget_until_forgotten:
+            return True
+        return batch_accuracy(forget_logits.detach(), forget_labels) > self.unseen_accuracy
+
+    def remembers_batch(self, images: torch.Tensor, labels: torch.Tensor) -> bool:
+        """`remembers` for a method that has no logits of the batch yet: an eval-mode forward, only when gated."""
+        if self.unseen_accuracy is None or not self.config.forget_until_forgotten:
+            return True
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.trainer.model(images)
+        self.train_mode()
+        return self.remembers(logits, labels)
+
     def train_mode(self) -> None:
         self.model.train()
         if self.config.freeze_norm_stats:
@@ -177,14 +200,16 @@ class IterativeUnlearner(ClassificationUnlearner):
         config = self.config
         set_lr(self.trainer.optimizer, lr_at(config.lr, step, config.steps, config.lr_schedule, warmup=0.1))
         terms = self.step(step)
-        self.stopped = self.stop_accuracy is not None and terms.get("forget_acc", math.inf) <= self.stop_accuracy
+        stop = getattr(config, "stop_when_forgotten", False)
+        self.stopped = stop and terms.get("forget_acc", math.inf) <= self.unseen_accuracy
         return terms
 
     def run(self, progress: bool = False) -> UnlearnResult:
         start = time.time()
         torch.manual_seed(self.seed)  # dropout
         self.stopped = False
-        self.stop_accuracy = self.forgotten_accuracy() if getattr(self.config, "stop_when_forgotten", False) else None
+        gated = self.config.forget_until_forgotten or getattr(self.config, "stop_when_forgotten", False)
+        self.unseen_accuracy = self.forgotten_accuracy() if gated else None
         self.prepare()
         config = self.config
         optimizer = make_optimizer(

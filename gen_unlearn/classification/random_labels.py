@@ -1,6 +1,9 @@
 """RL (random labels): fine-tune on the forget set relabelled to random wrong classes, and on the retain set.
 
 L = CE(f(x_f), ỹ_f) + λ_r · CE(f(x_r), y_r),     ỹ_f uniform over the classes other than y_f
+
+With `forget_until_forgotten` (the default) the first term is dropped on forget batches that are already
+forgotten (see `IterativeUnlearner.remembers`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..weighting import other_class
-from .base import IterativeUnlearner, UnlearnConfig
+from .base import IterativeUnlearner, UnlearnConfig, batch_accuracy
 
 
 def relabel_loss(
@@ -20,15 +23,23 @@ def relabel_loss(
     retain_logits: torch.Tensor,
     retain_labels: torch.Tensor,
     retain_weight: float = 1.0,
+    forget: bool = True,
 ) -> torch.Tensor:
-    """CE(forget logits, new labels) + λ_r · CE(retain logits, retain labels)."""
-    return F.cross_entropy(forget_logits, new_labels) + retain_weight * F.cross_entropy(retain_logits, retain_labels)
+    """CE(forget logits, new labels) + λ_r · CE(retain logits, retain labels); the retain term alone if not `forget`."""
+    retain = retain_weight * F.cross_entropy(retain_logits, retain_labels)
+    return F.cross_entropy(forget_logits, new_labels) + retain if forget else retain
 
 
 @dataclass
 class RandomLabelsConfig(UnlearnConfig):
+    # The forget term stops once a forget batch is forgotten, and λ_r = 2: relabelling a class to random
+    # others moves the boundaries between those others (Fashion-MNIST class 3, 75 steps, λ_r 1, no gate:
+    # TA 1.9 points under retraining; these defaults: 0.9).
+    steps: int = 120
+    forget_batch_size: int = 32
     lr: float = 0.002
-    retain_weight: float = 1.0  # λ_r
+    retain_weight: float = 2.0  # λ_r
+    forget_until_forgotten: bool = True
 
 
 class RandomLabels(IterativeUnlearner):
@@ -44,8 +55,10 @@ class RandomLabels(IterativeUnlearner):
             (x_r, y_r), (x_f, y_f) = self.retain_batch(), self.forget_batch()
             retain_logits, forget_logits = self.forward_both(x_r, x_f)
             new_labels = other_class(y_f.cpu(), self.num_classes, "random", self.generator).to(y_f.device)
-            value = relabel_loss(forget_logits, new_labels, retain_logits, y_r, self.config.retain_weight)
-            terms.update(loss=value.item())
+            forget = self.remembers(forget_logits, y_f)
+            value = relabel_loss(forget_logits, new_labels, retain_logits, y_r, self.config.retain_weight, forget)
+            forget_acc = batch_accuracy(forget_logits.detach(), y_f)
+            terms.update(loss=value.item(), forget_acc=forget_acc, forget=float(forget))
             return value
 
         self.trainer.optimizer_step(loss, self.mask, self.config.max_grad_norm)

@@ -19,6 +19,7 @@ from .random_labels import RandomLabels, RandomLabelsConfig
 
 @dataclass
 class SalUnConfig(RandomLabelsConfig):
+    steps: int = 100
     lr: float = 0.005
     mask_fraction: float = 0.2
     saliency_batches: int = 4

@@ -1,12 +1,13 @@
 """SCRUB (Kurmanji et al., NeurIPS 2023): a student that moves away from its teacher on the forget set only.
 
 The teacher is the frozen original; the student starts as a copy. With the distillation distance
-d(x) = T² · KL(p_teacher^T(x) ‖ p_student^T(x)) (temperature T = 4, as the reference's DistillKL):
+d(x) = T² · KL(p_teacher^T(x) ‖ p_student^T(x)) (the reference's DistillKL; T = 1 by default, see the config):
 
   max step (forget batch, the first `max_steps` iterations):  L_max = −mean d(x_f)
   min step (retain batch, every iteration):                   L_min = γ · CE(x_r) + α · mean d(x_r)
 
-γ = 0.99, α = 0.001 as in the reference code.
+γ = 0.99, α = 0.001 as in the reference code. With `forget_until_forgotten` (the default) the max step is
+skipped on forget batches already forgotten.
 """
 
 from __future__ import annotations
@@ -50,8 +51,13 @@ class SCRUBConfig(UnlearnConfig):
     lr: float = 0.01
     lr_schedule: str = "cosine"
     max_grad_norm: float | None = 1.0  # the max step's −KL is unbounded: without a clip it runs away
-    temperature: float = 4.0
-    max_steps: int = 30  # iterations that start with a max step
+    # T = 1, not the reference's 4, and max steps gated by `forget_until_forgotten` rather than stopped after a
+    # fixed count: at T = 4 the student can raise the KL by sharpening its (still correct) prediction, and on
+    # Fashion-MNIST class 3 it forgot on one seed of three (FA 58 ± 51%); at T = 1 the max step lowers the
+    # forgotten class's probability (FA 0.2%, TA 0.7 points under retraining).
+    temperature: float = 1.0
+    max_steps: int | None = None  # iterations that may start with a max step (None: all)
+    forget_until_forgotten: bool = True
     ce_weight: float = 0.99  # γ
     kl_weight: float = 0.001  # α
 
@@ -67,17 +73,18 @@ class SCRUB(IterativeUnlearner):
     def step(self, step: int) -> dict[str, float]:
         config = self.config
         terms: dict[str, float] = {}
-        if step < config.max_steps:
+        if config.max_steps is None or step < config.max_steps:
+            x, y = self.forget_batch()
 
             def max_loss() -> torch.Tensor:
-                x, _ = self.forget_batch()
                 with torch.no_grad():
                     teacher_logits = self.teacher(x)
                 value = scrub_max_loss(self.trainer.model(x), teacher_logits, config.temperature)
                 terms["forget_kl"] = -value.item()
                 return value
 
-            self.trainer.optimizer_step(max_loss, None, config.max_grad_norm)
+            if self.remembers_batch(x, y):
+                self.trainer.optimizer_step(max_loss, None, config.max_grad_norm)
 
         def min_loss() -> torch.Tensor:
             x, y = self.retain_batch()

@@ -6,7 +6,8 @@ With the Fisher-ratio mask m = 1[F_f / F_r ≥ γ] computed once at the original
                                                           w_i = N ℓ_i^(−λ) / Σ_j ℓ_j^(−λ)   (detached)
   every iteration, a remain step at the new weights:      L_r = CE(D_r)
 
-with α_f decaying from α₀ = 25 (cosine), SGD lr 0.01 (cosine), gradient norms clipped to 7.
+with α_f decaying from α₀ = 25 (cosine), SGD lr 0.01 (cosine), gradient norms clipped to 7. With
+`forget_until_forgotten` (the default) a forget step is skipped when its batch is already forgotten.
 The weights and the mask come from gen_unlearn.weighting and gen_unlearn.saliency (shared with the
 generative SFR-on).
 """
@@ -40,6 +41,9 @@ class SFROnConfig(UnlearnConfig):
     adaptive_lambda: float = 0.5  # λ
     mask_gamma: float | None = 1.0  # γ; None = no mask
     fisher_batches: int = 4
+    # skip the forget step on forget batches already forgotten (Fashion-MNIST class 3: TA 2.6 points under
+    # retraining without, 0.7 with)
+    forget_until_forgotten: bool = True
 
 
 class SFROn(IterativeUnlearner):
@@ -69,14 +73,16 @@ class SFROn(IterativeUnlearner):
         if step % config.forget_every == 0:
             alpha_f = forget_weight(config.forget_alpha, step, config.steps, config.forget_schedule)
 
-            def forget_loss() -> torch.Tensor:
-                x, y = self.forget_batch()
-                logits = self.trainer.model(x)
-                terms["forget_ce"] = F.cross_entropy(logits.detach(), y).item()
-                return sfron_forget_loss(logits, y, alpha_f, config.adaptive_lambda)
+            x_f, y_f = self.forget_batch()
 
-            self.trainer.optimizer_step(forget_loss, self.mask, config.max_grad_norm)
-            terms["alpha_f"] = alpha_f
+            def forget_loss() -> torch.Tensor:
+                logits = self.trainer.model(x_f)
+                terms["forget_ce"] = F.cross_entropy(logits.detach(), y_f).item()
+                return sfron_forget_loss(logits, y_f, alpha_f, config.adaptive_lambda)
+
+            if self.remembers_batch(x_f, y_f):
+                self.trainer.optimizer_step(forget_loss, self.mask, config.max_grad_norm)
+                terms["alpha_f"] = alpha_f
 
         def remain_loss() -> torch.Tensor:
             x, y = self.retain_batch()
