@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -27,7 +28,7 @@ from gen_unlearn.classification.base import batch_accuracy
 from gen_unlearn.classification.experiment import _load_trained, _save_trained
 from gen_unlearn.classification.gradient_ascent import GradientAscent, gradient_ascent_loss
 from gen_unlearn.classification.gradtau import GradTau, alpha_at, gradtau_loss, initial_alpha
-from gen_unlearn.classification.memorize_to_forget import extrapolate, memorization_loss
+from gen_unlearn.classification.memorize_to_forget import MemorizeToForget, extrapolate, memorization_loss
 from gen_unlearn.classification.metrics import (
     accuracy,
     average_gap,
@@ -359,6 +360,20 @@ def test_forget_term_acts_only_on_batches_not_yet_forgotten(mnist_task, method) 
     ungated_config = method.Config(steps=40, forget_until_forgotten=False, **unbounded)
     ungated = method(original, splits, ungated_config, seed=0).run().history
     assert all(terms[gate] == 1.0 for terms in ungated)
+
+
+def test_extrapolation_sweep_reproduces_the_method(mnist_task) -> None:
+    # scripts/sweep_extrapolation.py extrapolates one θ_mem at several α: at the config's α it is the method
+    splits, original, _ = mnist_task
+    config = MemorizeToForget.Config(steps=5)
+    unlearned = MemorizeToForget(original, splits, config, seed=0).run().model
+    sweep = MemorizeToForget(original, splits, config, seed=0)
+    sweep.extrapolate_at_finish = False
+    memorized = sweep.run().model
+    assert not torch.equal(memorized.head[1].weight, original.head[1].weight)
+    at_alpha = sweep.extrapolate_into(copy.deepcopy(memorized), config.alpha)
+    for a, b in zip(at_alpha.state_dict().values(), unlearned.state_dict().values(), strict=True):
+        assert torch.allclose(a, b)
 
 
 def test_gate_needs_no_forward_pass_when_off(mnist_task) -> None:

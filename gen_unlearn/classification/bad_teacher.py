@@ -5,6 +5,10 @@ The student starts as the original. On mixed batches, each sample's target is th
 of the same architecture) for forget samples:
 
     L = mean_i KL(softmax(t_i / T) ‖ softmax(s_i / T)),   t_i = bad(x_i) if x_i ∈ D_f else good(x_i)
+
+A randomly initialised network predicts nearly uniformly, so the student's arg-max on D_f, hence FA, is
+decided by small margins: in scripts/benchmark_classification.py, Fashion-MNIST class 3 ends at FA 1.1% and
+0.4% on two seeds and 46.6% on the third.
 """
 
 from __future__ import annotations
