@@ -379,7 +379,6 @@ def test_extrapolation_sweep_reproduces_the_method(mnist_task) -> None:
 def test_gate_needs_no_forward_pass_when_off(mnist_task) -> None:
     splits, original, _ = mnist_task
     method = SFROn(original, splits, SFROn.Config(forget_until_forgotten=False))
-    method.unseen_accuracy = None
     assert method.remembers_batch(splits.forget.images[:4], splits.forget.labels[:4])  # method.trainer is not built
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import IterativeUnlearner, UnlearnConfig
+from .base import IterativeUnlearner, UnlearnConfig, batch_accuracy
 from .models import reinitialize
 
 
@@ -67,11 +67,12 @@ class BadTeacher(IterativeUnlearner):
             with torch.no_grad():
                 good, bad = self.good_teacher(x), self.bad_teacher(x)
             student = self.trainer.model(x)
-            if not self.remembers(student[is_forget], y_f):  # forgotten: distil the retain samples only
+            forget_acc = batch_accuracy(student[is_forget].detach(), y_f)
+            if not self.remembers(forget_acc):  # forgotten: distil the retain samples only
                 keep = ~is_forget
                 student, good, bad, is_forget = student[keep], good[keep], bad[keep], is_forget[keep]
             value = bad_teacher_loss(student, good, bad, is_forget, self.config.temperature)
-            terms.update(kl=value.item())
+            terms.update(kl=value.item(), forget_acc=forget_acc)
             return value
 
         self.trainer.optimizer_step(loss, None, self.config.max_grad_norm)

@@ -50,8 +50,11 @@ class UnlearnConfig:
     # BatchNorm in eval mode (the original's running statistics, used and kept) instead of train mode.
     # Methods that step on the forget set alone freeze them: statistics of one class would shift every class.
     freeze_norm_stats: bool = False
-    # Methods with a forget term: apply it only to forget batches not yet forgotten (`IterativeUnlearner.remembers`).
+    # Both compare a forget batch's accuracy with `IterativeUnlearner.forgotten_accuracy()`, for methods whose
+    # steps report it as `forget_acc`: apply the forget term only to batches not yet forgotten (`remembers`),
+    # or end the run at the first forgotten batch.
     forget_until_forgotten: bool = False
+    stop_when_forgotten: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -157,26 +160,28 @@ class IterativeUnlearner(ClassificationUnlearner):
             correct += (model(images).argmax(-1).cpu() == validation.labels[start : start + 1024]).sum().item()
         return 100.0 * correct / len(validation)
 
-    def remembers(self, forget_logits: torch.Tensor, forget_labels: torch.Tensor) -> bool:
-        """Whether the forget term should act on this batch: always, unless `forget_until_forgotten` is set,
-        in which case only while the batch's accuracy is above `forgotten_accuracy()`.
+    def is_forgotten(self, forget_accuracy: float) -> bool:
+        """Whether a forget batch scoring `forget_accuracy` (%) scores like unseen data (≤ `forgotten_accuracy()`)."""
+        return forget_accuracy <= self.unseen_accuracy
+
+    def remembers(self, forget_accuracy: float) -> bool:
+        """Whether the forget term should act on a batch of this accuracy (%): always, unless
+        `forget_until_forgotten` is set, in which case only while the batch is not yet forgotten.
 
         Once the forget set scores like unseen data, pushing further only damages the model on the rest:
         the gate turns the forget term off batch by batch (and back on if the forget set comes back).
         """
-        if self.unseen_accuracy is None or not self.config.forget_until_forgotten:
-            return True
-        return batch_accuracy(forget_logits.detach(), forget_labels) > self.unseen_accuracy
+        return not (self.config.forget_until_forgotten and self.is_forgotten(forget_accuracy))
 
     def remembers_batch(self, images: torch.Tensor, labels: torch.Tensor) -> bool:
         """`remembers` for a method that has no logits of the batch yet: an eval-mode forward, only when gated."""
-        if self.unseen_accuracy is None or not self.config.forget_until_forgotten:
+        if not self.config.forget_until_forgotten:
             return True
         self.model.eval()
         with torch.no_grad():
             logits = self.trainer.model(images)
         self.train_mode()
-        return self.remembers(logits, labels)
+        return self.remembers(batch_accuracy(logits, labels))
 
     def train_mode(self) -> None:
         self.model.train()
@@ -192,23 +197,22 @@ class IterativeUnlearner(ClassificationUnlearner):
         return self.trainer.finish().eval()
 
     def _step(self, step: int) -> dict[str, float]:
-        # A method whose config has `stop_when_forgotten` (on) and whose steps report `forget_acc` ends at
-        # the first forget batch at or below `forgotten_accuracy()`; the remaining steps are skipped.
+        # With `stop_when_forgotten`, a method whose steps report `forget_acc` ends at the first forgotten
+        # forget batch; the remaining steps are skipped.
         if self.stopped:
             return {}
         self.train_mode()
         config = self.config
         set_lr(self.trainer.optimizer, lr_at(config.lr, step, config.steps, config.lr_schedule, warmup=0.1))
         terms = self.step(step)
-        stop = getattr(config, "stop_when_forgotten", False)
-        self.stopped = stop and terms.get("forget_acc", math.inf) <= self.unseen_accuracy
+        self.stopped = config.stop_when_forgotten and self.is_forgotten(terms.get("forget_acc", math.inf))
         return terms
 
     def run(self, progress: bool = False) -> UnlearnResult:
         start = time.time()
         torch.manual_seed(self.seed)  # dropout
         self.stopped = False
-        gated = self.config.forget_until_forgotten or getattr(self.config, "stop_when_forgotten", False)
+        gated = self.config.forget_until_forgotten or self.config.stop_when_forgotten
         self.unseen_accuracy = self.forgotten_accuracy() if gated else None
         self.prepare()
         config = self.config

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..classifier import predict_proba
-from .base import IterativeUnlearner, UnlearnConfig
+from .base import IterativeUnlearner, UnlearnConfig, batch_accuracy
 
 TARGETS = ("auto", "validation", "forget-label")
 
@@ -110,8 +110,9 @@ class GradTau(IterativeUnlearner):
             retain_logits, forget_logits = self.forward_both(x_r, x_f)
             forget_losses = F.cross_entropy(forget_logits, y_f, reduction="none")
             retain_losses = F.cross_entropy(retain_logits, y_r, reduction="none")
-            terms.update(forget=forget_losses.mean().item(), retain=retain_losses.mean().item())
-            gated_alpha = alpha if self.remembers(forget_logits, y_f) else 0.0
+            forget_acc = batch_accuracy(forget_logits.detach(), y_f)
+            terms.update(forget=forget_losses.mean().item(), retain=retain_losses.mean().item(), forget_acc=forget_acc)
+            gated_alpha = alpha if self.remembers(forget_acc) else 0.0
             return gradtau_loss(forget_losses, retain_losses, self.val_loss, gated_alpha)
 
         self.trainer.optimizer_step(loss, None, config.max_grad_norm)

@@ -58,8 +58,6 @@ class NegGradPlusConfig(UnlearnConfig):
     weight_decay: float = 5e-4
     explosion_threshold: float = 50.0  # forget cross-entropy (nats) taken as a diverged run
     forget_until_forgotten: bool = True  # the ascent term only on forget batches not yet forgotten
-    # end the run at the first forget batch at or below `forgotten_accuracy()` (0% for a forgotten class)
-    stop_when_forgotten: bool = False
 
 
 class NegGradPlus(IterativeUnlearner):
@@ -74,7 +72,8 @@ class NegGradPlus(IterativeUnlearner):
         def loss() -> torch.Tensor:
             (x_r, y_r), (x_f, y_f) = self.retain_batch(), self.forget_batch()
             retain_logits, forget_logits = self.forward_both(x_r, x_f)
-            ascend = self.remembers(forget_logits, y_f)
+            forget_acc = batch_accuracy(forget_logits.detach(), y_f)
+            ascend = self.remembers(forget_acc)
             value = neggrad_plus_loss(retain_logits, y_r, forget_logits, y_f, config.beta, ascend)
             forget_ce = F.cross_entropy(forget_logits.detach(), y_f).item()
             if not math.isfinite(value.item()) or forget_ce > config.explosion_threshold:
@@ -85,7 +84,7 @@ class NegGradPlus(IterativeUnlearner):
                 )
             terms.update(
                 forget_ce=forget_ce,
-                forget_acc=batch_accuracy(forget_logits.detach(), y_f),
+                forget_acc=forget_acc,
                 ascent=float(ascend),
                 retain_ce=F.cross_entropy(retain_logits.detach(), y_r).item(),
             )

@@ -55,9 +55,9 @@ class RandomLabels(IterativeUnlearner):
             (x_r, y_r), (x_f, y_f) = self.retain_batch(), self.forget_batch()
             retain_logits, forget_logits = self.forward_both(x_r, x_f)
             new_labels = other_class(y_f.cpu(), self.num_classes, "random", self.generator).to(y_f.device)
-            forget = self.remembers(forget_logits, y_f)
-            value = relabel_loss(forget_logits, new_labels, retain_logits, y_r, self.config.retain_weight, forget)
             forget_acc = batch_accuracy(forget_logits.detach(), y_f)
+            forget = self.remembers(forget_acc)
+            value = relabel_loss(forget_logits, new_labels, retain_logits, y_r, self.config.retain_weight, forget)
             terms.update(loss=value.item(), forget_acc=forget_acc, forget=float(forget))
             return value
 
