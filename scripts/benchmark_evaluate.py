@@ -25,7 +25,7 @@ import torch
 from gen_unlearn.evaluation import BACKENDS, InceptionNetwork, evaluate
 from gen_unlearn.evaluation.report import select_reference
 from gen_unlearn.hub import load_pipeline
-from gen_unlearn.io import library_versions, write_json
+from gen_unlearn.io import atomic_path, library_versions, write_json
 
 PHASES = ("sampling", "classify", "features", "reference_features", "fid")
 
@@ -47,7 +47,8 @@ def plot_time_split(runs: list[dict], path: Path) -> None:
     ax.set_title("gen_unlearn.evaluate: where the time goes")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 

@@ -22,7 +22,7 @@ from gen_unlearn.classification import ClassificationExperiment, classification_
 from gen_unlearn.classification.memorize_to_forget import MemorizeToForget
 from gen_unlearn.classification.metrics import evaluate_classifier
 from gen_unlearn.cli import parse_setting
-from gen_unlearn.io import library_versions, write_json
+from gen_unlearn.io import atomic_path, library_versions, write_json
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
@@ -39,7 +39,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     ax.set(xlabel="extrapolation factor α", ylabel="%", title=title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -55,8 +57,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    alphas = [float(a) for a in args.alphas.split(",")]
-    config = classification_method_config("memorize-to-forget", **dict(parse_setting(s) for s in args.set))
+    try:
+        alphas = [float(a) for a in args.alphas.split(",")]
+    except ValueError:
+        parser.error(f"--alphas {args.alphas!r}: give numbers separated by commas, for example --alphas 1,2,4")
+    try:
+        config = classification_method_config("memorize-to-forget", **dict(parse_setting(s) for s in args.set))
+    except ValueError as error:
+        parser.error(str(error))
 
     experiment = ClassificationExperiment.load(
         args.dataset, forget_class=args.forget_class, seed=args.seed, data_root=args.data_root, device="cpu"
