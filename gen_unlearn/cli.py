@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,36 +10,24 @@ from pathlib import Path
 
 import torch
 
-from .data import DATA_ROOT_ENV, DatasetNotFoundError
+from .classification.cli import add_classify_command
+from .cli_common import (
+    add_data_free_options,
+    add_sampler_options,
+    check_device,
+    data_free_config,
+    default_device,
+    parse_setting,
+    training_data,
+)
+from .cli_evaluation import add_evaluation_commands
+from .data import DatasetNotFoundError
 from .evaluation import sample_images, save_samples
-from .hub import SCHEDULERS, PipelineNotFoundError, load_pipeline
+from .hub import PipelineNotFoundError, load_pipeline
 from .io import library_versions, write_json
 
 # Errors that are the user's to fix: printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PipelineNotFoundError, DatasetNotFoundError)
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_device(device: str) -> str:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA GPU is available on this machine, use --device cpu")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N") from None
-    return device
-
-
-def add_sampler_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, help="sampler steps (default: the pipeline's saved default)")
-    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the pipeline's)")
-    parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), help="swap the sampler (default: the pipeline's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=250)
-    parser.add_argument("--device", default=default_device())
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -53,7 +39,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     class_id = pipeline.class_id(args.class_label)
     loaded = time.time()
     images, labels = sample_images(
-        pipeline, [class_id], args.num, args.guidance, args.steps, seed=args.seed, batch_size=args.batch_size
+        pipeline, [class_id], args.num, args.guidance, args.sampler_steps, seed=args.seed, batch_size=args.batch_size
     )
     sampled = time.time()
     paths = save_samples(images, labels, args.output)
@@ -67,7 +53,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
             "class_name": pipeline.class_names[class_id],
             "num_samples": args.num,
             "scheduler": type(pipeline.scheduler).__name__,
-            "num_inference_steps": args.steps or pipeline.config.default_num_inference_steps,
+            "num_inference_steps": args.sampler_steps or pipeline.config.default_num_inference_steps,
             "guidance_scale": args.guidance if args.guidance is not None else pipeline.config.default_guidance_scale,
             "seed": args.seed,
             "device": args.device,
@@ -80,18 +66,6 @@ def cmd_sample(args: argparse.Namespace) -> None:
         },
     )
     print(f"wrote {len(paths)} samples of class {class_id} ({pipeline.class_names[class_id]}) to {args.output}")
-
-
-def parse_setting(text: str) -> tuple[str, object]:
-    """`name=value` with value read as JSON where it can be (numbers, true/false, null), else as a string."""
-    if "=" not in text:
-        raise ValueError(f"--set {text!r}: write it as name=value, for example --set forget_alpha=5")
-    name, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return name.strip().replace("-", "_"), value
 
 
 def cmd_erase(args: argparse.Namespace) -> None:
@@ -108,12 +82,11 @@ def cmd_erase(args: argparse.Namespace) -> None:
         raise ValueError(f"{output} already exists: pass --overwrite to replace it, or choose another --output")
     if partial.exists() and not args.resume:
         raise ValueError(f"{partial} holds an interrupted run: pass --resume to continue it, or delete it")
-    if args.data_root and args.data_free:
-        raise ValueError("--data-root and --data-free exclude each other: pick one")
-    data = "data-free" if args.data_free or not (args.data_root or os.environ.get(DATA_ROOT_ENV)) else "real"
+    data = training_data(args)
     settings = dict(parse_setting(item) for item in args.set or [])
     device = check_device(args.device)
-    pipeline = load_pipeline(args.pipeline)
+    data_free = data_free_config(args)
+    pipeline = load_pipeline(args.pipeline)  # stays where it is loaded: erase trains a copy on --device
     training = TrainingConfig(
         steps=args.steps if args.steps is not None else METHODS.get(args.method, METHODS["sfron"]).default_steps,
         batch_size=args.batch_size,
@@ -121,7 +94,8 @@ def cmd_erase(args: argparse.Namespace) -> None:
         gradient_accumulation_steps=args.grad_accum,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
-        cpu=device == "cpu",
+        device=device,
+        num_workers=args.num_workers,
     )
     print(f"erasing class {args.forget_class} from {args.pipeline} with {args.method} ({data} data)", file=sys.stderr)
     erased = erase(
@@ -134,7 +108,7 @@ def cmd_erase(args: argparse.Namespace) -> None:
         seed=args.seed,
         training=training,
         output_dir=output,
-        data_free_per_class=args.data_free_per_class,
+        data_free=data_free,
         **settings,
     )
     record = erased.run_record
@@ -163,10 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--forget-class", required=True, help="class index or name")
     erase.add_argument("--method", default="sfron", help="sfron, salun, sa, ga, rl or ft (default sfron)")
     erase.add_argument("--steps", type=int, help="unlearning iterations (default: the method's)")
-    erase.add_argument("--data-root", help="train on the real dataset under this root")
+    erase.add_argument("--data-root", help="train on the real dataset (or image folder) under this root")
     erase.add_argument("--data-free", action="store_true", help="train on the pipeline's own samples (cached)")
-    erase.add_argument("--dataset", default="mnist", help="the real dataset, with --data-root (default mnist)")
-    erase.add_argument("--data-free-per-class", type=int, default=100, help="samples per class when data-free")
+    erase.add_argument(
+        "--dataset",
+        default="mnist",
+        help="with --data-root: mnist, fashion-mnist, cifar10, or imagefolder (one sub-folder of images per class, "
+        "named by class index or name, or ImageNet's sorted wnids); images are fitted to the pipeline's size",
+    )
+    erase.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 for arrays, 8 for folders)")
+    add_data_free_options(erase)
     erase.add_argument("--set", action="append", metavar="NAME=VALUE", help="a method setting, e.g. forget_alpha=5")
     erase.add_argument("--seed", type=int, default=0)
     erase.add_argument("--batch-size", type=int, default=64)
@@ -179,12 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--output", required=True, help="directory for the new pipeline and run.json")
     erase.set_defaults(run=cmd_erase)
 
-    from .cli_evaluation import add_evaluation_commands
-
     add_evaluation_commands(commands)  # evaluate, grid, bench
-
-    from .classification.cli import add_classify_command
-
     add_classify_command(commands)
     return parser
 
@@ -198,6 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"gen-unlearn {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except torch.OutOfMemoryError:
+        print(
+            f"gen-unlearn {args.command}: error: out of memory on the device: use a smaller --batch-size "
+            "(or --sampling-batch-size), or --sampling-dtype bf16 / --mixed-precision bf16",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"gen-unlearn {args.command}: interrupted", file=sys.stderr)

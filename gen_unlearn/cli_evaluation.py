@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from .cli_common import (
+    add_data_free_options,
+    add_sampler_options,
+    check_device,
+    data_free_config,
+    parse_setting,
+    training_data,
+)
 from .data import DATA_ROOT_ENV
 from .evaluation.features import DEFAULT_RESIZE, INCEPTION_ENV, RESIZE_METHODS, InceptionNetwork
 from .evaluation.fid import BACKENDS, check_backends
 from .evaluation.report import DEFAULT_CLASSIFIER, DEFAULT_NUM_SAMPLES
-from .hub import SCHEDULERS, load_pipeline
+from .hub import load_pipeline
 from .io import write_json
 
 BENCH_NUM_SAMPLES = 100
@@ -19,17 +26,6 @@ BENCH_BACKENDS = ("torch-fidelity",)  # one backend per point keeps a bench affo
 
 def parse_backends(text: str) -> tuple[str, ...]:
     return () if text.strip().lower() in ("", "none") else check_backends(text.split(","))
-
-
-def add_sampler_options(parser: argparse.ArgumentParser, steps_flag: str = "--steps") -> None:
-    from .cli import default_device
-
-    parser.add_argument(steps_flag, dest="sampler_steps", type=int, help="sampler steps (default: the pipeline's)")
-    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the pipeline's)")
-    parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), help="swap the sampler (default: the pipeline's)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (sample j of class c: seed, c, j)")
-    parser.add_argument("--batch-size", type=int, default=250, help="sampling batch size")
-    parser.add_argument("--device", default=default_device())
 
 
 def add_evaluation_options(
@@ -80,7 +76,6 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .cli import check_device
     from .evaluation.report import evaluate
 
     device = check_device(args.device)
@@ -96,7 +91,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
-    from .cli import check_device
     from .evaluation.grid import class_grid
 
     device = check_device(args.device)
@@ -126,15 +120,12 @@ def cmd_grid(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .cli import check_device, parse_setting
     from .evaluation.bench import PLOTS, bench, parse_steps
     from .loop import TrainingConfig
 
     device = check_device(args.device)
     steps = parse_steps(args.steps)
-    if args.data_root and args.data_free:
-        raise ValueError("--data-root and --data-free exclude each other: pick one")
-    data = "data-free" if args.data_free or not (args.data_root or os.environ.get(DATA_ROOT_ENV)) else "real"
+    data = training_data(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     settings: dict[str, dict] = {m: {} for m in methods}
     for item in args.set or []:
@@ -148,7 +139,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     del kwargs["dataset"], kwargs["data_root"], kwargs["seed"]  # bench passes them to erase and evaluate
     pipeline = load_pipeline(args.pipeline, scheduler=args.scheduler).to(device)
     retrained = load_pipeline(args.retrained, scheduler=args.scheduler).to(device) if args.retrained else None
-    training = TrainingConfig(steps=max(steps), batch_size=args.train_batch_size, cpu=device == "cpu")
+    training = TrainingConfig(steps=max(steps), batch_size=args.train_batch_size, device=device)
     result = bench(
         pipeline,
         args.forget_class,
@@ -162,7 +153,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         seed=args.seed,
         training=training,
         method_settings=settings,
-        data_free_per_class=args.data_free_per_class,
+        data_free=data_free_config(args),
         pipeline_name=str(args.pipeline),
         **kwargs,
     )
@@ -202,10 +193,10 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--steps", default="0,10,25,50,100", help="unlearning steps to evaluate at (0: the original)")
     bench.add_argument("--retrained", metavar="PATH", help="a pipeline trained without the class: a reference line")
     bench.add_argument("--data-free", action="store_true", help="erase on the pipeline's own samples (cached)")
-    bench.add_argument("--data-free-per-class", type=int, default=100)
     bench.add_argument("--set", action="append", metavar="[METHOD.]NAME=VALUE", help="a method setting")
     bench.add_argument("--train-batch-size", type=int, default=64, help="unlearning batch size (default 64)")
     add_evaluation_options(bench, BENCH_NUM_SAMPLES, BENCH_BACKENDS)
+    add_data_free_options(bench)
     add_sampler_options(bench, steps_flag="--sampler-steps")
     bench.add_argument("--output", required=True, help="directory for results.csv, results.json and plots")
     bench.set_defaults(run=cmd_bench)

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 from torchvision import datasets
+
+from .images import ImageArray, ImageFolder, LabeledImageDataset
 
 DATA_ROOT_ENV = "GEN_UNLEARN_DATA_ROOT"
 CACHE_ENV = "GEN_UNLEARN_CACHE"
@@ -166,38 +169,94 @@ def random_subset_split(num_samples: int, forget_fraction: float, seed: int = 0)
 
 @dataclass
 class ForgetRemainSets:
-    """What an unlearner trains on: images in [-1, 1] of the forget class and of the remaining classes."""
+    """What an unlearner trains on: one labelled image dataset, cut into the forget class and the rest.
 
-    forget_images: torch.Tensor
-    forget_labels: torch.Tensor
-    remain_images: torch.Tensor
-    remain_labels: torch.Tensor
+    The images stream from `images` (an array or an image folder, see `gen_unlearn.images`): forget
+    batches come from the forget class's items only, remain batches from the other classes'.
+    """
+
+    images: LabeledImageDataset
     forget_class: int
-    source: str
+
+    def __post_init__(self) -> None:
+        is_forget = self.images.labels == self.forget_class
+        self.forget_indices = np.flatnonzero(is_forget)
+        self.remain_indices = np.flatnonzero(~is_forget)
+
+    @classmethod
+    def from_tensors(
+        cls, images: torch.Tensor, labels: torch.Tensor, forget_class: int, source: str = "tensors"
+    ) -> ForgetRemainSets:
+        """From in-memory images: uint8 (N, C, H, W), or float in [-1, 1] (quantised to uint8)."""
+        array = ImageArray(images, labels, source) if images.dtype == torch.uint8 else None
+        return cls(array or ImageArray.from_float(images, labels, source), forget_class)
+
+    @property
+    def source(self) -> str:
+        return self.images.source
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape)
+
+    @property
+    def forget(self) -> Subset:
+        return Subset(self.images, self.forget_indices.tolist())
+
+    @property
+    def remain(self) -> Subset:
+        return Subset(self.images, self.remain_indices.tolist())
+
+    def with_shape(self, shape: tuple[int, int, int]) -> ForgetRemainSets:
+        """The same split, its images fitted to `shape` (a pipeline's image shape) as they stream."""
+        return (
+            self
+            if tuple(shape) == self.image_shape
+            else ForgetRemainSets(self.images.with_shape(shape), self.forget_class)
+        )
 
     def describe(self) -> dict[str, object]:
         return {
             "source": self.source,
             "forget_class": self.forget_class,
-            "num_forget": len(self.forget_labels),
-            "num_remain": len(self.remain_labels),
+            "num_forget": len(self.forget_indices),
+            "num_remain": len(self.remain_indices),
+            "image_shape": list(self.image_shape),
         }
 
 
 def real_forget_remain(
-    dataset: str, forget_class: int, root: str | os.PathLike | None = None, download: bool = False
+    dataset: str,
+    forget_class: int,
+    root: str | os.PathLike | None = None,
+    shape: tuple[int, int, int] | None = None,
+    class_names: dict[str, int] | None = None,
+    num_classes: int | None = None,
+    download: bool = False,
 ) -> ForgetRemainSets:
-    """The training split of a dataset, cut into the forget class and the rest."""
+    """The training split of a dataset (or an image folder under `root`), cut into the forget class and the rest.
+
+    Images stream at `shape` (default: the dataset's own); `class_names` and `num_classes` (the
+    pipeline's) match an image folder's class folders to class indices.
+    """
+    if dataset.lower() in ("imagefolder", "image-folder", "folder"):
+        if root is None:
+            raise ValueError("--dataset imagefolder needs --data-root DIR: a folder with one sub-folder per class")
+        if shape is None:
+            raise ValueError("an image folder needs the image shape to stream at (the pipeline's image_shape)")
+        return ForgetRemainSets(ImageFolder(root, shape, class_names, num_classes), forget_class)
     data = load_dataset(dataset, root, train=True, download=download)
-    forget, remain = class_split(data.labels, forget_class)
-    images = data.as_model_input()
-    return ForgetRemainSets(
-        images[forget], data.labels[forget], images[remain], data.labels[remain], forget_class, f"real:{data.name}"
-    )
+    if num_classes is not None and data.num_classes != num_classes:
+        raise ValueError(
+            f"{data.name} has {data.num_classes} classes but the pipeline has {num_classes}: "
+            "use the dataset the pipeline was trained on, --dataset imagefolder, or --data-free"
+        )
+    images = ImageArray(data.images, data.labels, f"real:{data.name}")
+    return ForgetRemainSets(images.with_shape(shape) if shape else images, forget_class)
 
 
 class RandomBatches:
-    """Endless seeded random batches (with replacement across batches) from in-memory tensors.
+    """Endless seeded random batches (with replacement across batches) from in-memory tensors (classification).
 
     The generator's state is all there is to resume: `state_dict` / `load_state_dict`.
     """

@@ -11,6 +11,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pipelines import ClassConditionalPipeline
 
 from .data import ForgetRemainSets, real_forget_remain
@@ -18,7 +20,7 @@ from .denoiser import Denoiser
 from .io import atomic_directory, fingerprint_pipeline, library_versions, write_json
 from .loop import Trainer, TrainingConfig
 from .methods import METHODS, GenerativeUnlearner
-from .replay import data_free_forget_remain
+from .replay import DataFreeConfig, data_free_forget_remain
 
 RUN_RECORD = "run.json"
 
@@ -35,18 +37,72 @@ def method_config(method: str, **overrides: Any):
     return config_cls(**overrides)
 
 
-def check_data_matches(pipeline: ClassConditionalPipeline, data: ForgetRemainSets) -> None:
-    image_shape = tuple(data.remain_images.shape[1:])
-    vae = getattr(pipeline, "vae", None)
-    mismatch = image_shape[0] != vae.config.in_channels if vae is not None else image_shape != pipeline.latent_shape
-    if mismatch:
-        expected = f"{vae.config.in_channels}-channel" if vae is not None else "×".join(map(str, pipeline.latent_shape))
-        raise ValueError(
-            f"the data has {'×'.join(map(str, image_shape))} images but the pipeline makes {expected} images: "
-            "use the pipeline's own dataset, or --data-free"
+def training_copy(pipeline: ClassConditionalPipeline, device: torch.device) -> ClassConditionalPipeline:
+    """A copy of `pipeline` on `device` whose denoiser can be trained without touching the input.
+
+    The denoiser (and the scheduler, which sampling changes) are copied; a frozen module such as the
+    VAE is shared when it is already on `device` (no second copy there), else copied onto it once.
+    """
+    erased = copy.copy(pipeline)
+    for name, component in pipeline.components.items():
+        frozen = isinstance(component, torch.nn.Module) and component is not pipeline.denoiser
+        if frozen and same_device(next(component.parameters()).device, device):
+            continue
+        setattr(erased, name, copy.deepcopy(component))
+    erased.to(device)
+    erased.set_progress_bar_config(disable=True)
+    return erased
+
+
+def same_device(a: torch.device, b: torch.device) -> bool:
+    a, b = torch.device(a), torch.device(b)
+    index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    return a.type == b.type and (a.index if a.index is not None else index) == (
+        b.index if b.index is not None else index
+    )
+
+
+def forget_remain_sets(
+    pipeline: ClassConditionalPipeline,
+    class_id: int,
+    data: ForgetRemainSets | str,
+    dataset: str,
+    data_root: str | os.PathLike | None,
+    data_free: DataFreeConfig,
+    seed: int,
+    fingerprint: str,
+    progress: bool,
+) -> ForgetRemainSets:
+    """The training data, streaming at the pipeline's image shape: given, real (a dataset or a folder) or drawn."""
+    if isinstance(data, ForgetRemainSets):
+        sets = data.with_shape(pipeline.image_shape)
+    elif data == "data-free":
+        sets = data_free_forget_remain(pipeline, class_id, data_free, seed, fingerprint, progress)
+    elif data == "real":
+        sets = real_forget_remain(
+            dataset, class_id, data_root, pipeline.image_shape, pipeline.labels, pipeline.num_classes
         )
-    if len(data.forget_labels) == 0:
-        raise ValueError(f"the data has no sample of class {data.forget_class}: check --dataset and --forget-class")
+    else:
+        raise ValueError(f"data {data!r}: use 'data-free', 'real' or a ForgetRemainSets")
+    if sets.forget_class != class_id:
+        raise ValueError(f"the data forgets class {sets.forget_class} but forget_class is {class_id}")
+    if len(sets.forget_indices) == 0:
+        raise ValueError(f"the data has no sample of class {class_id}: check --dataset and --forget-class")
+    if len(sets.remain_indices) == 0:
+        raise ValueError("the data has no sample of any other class: the remain set is empty")
+    return sets
+
+
+def resolve_training(
+    training: TrainingConfig | None, method: str, steps: int | None, seed: int, output_dir: str | os.PathLike | None
+) -> TrainingConfig:
+    training = copy.deepcopy(training) if training else TrainingConfig(steps=METHODS[method].default_steps)
+    training.seed = seed
+    if steps is not None:
+        training.steps = steps
+    if output_dir is not None:
+        training.checkpoint_dir = f"{output_dir}.partial"
+    return training
 
 
 def erase(
@@ -60,21 +116,26 @@ def erase(
     seed: int = 0,
     training: TrainingConfig | None = None,
     output_dir: str | os.PathLike | None = None,
-    data_free_per_class: int = 100,
+    data_free: DataFreeConfig | None = None,
     on_step: Callable[[int, float, ClassConditionalPipeline], None] | None = None,
     **method_settings: Any,
 ) -> ClassConditionalPipeline:
     """Return a copy of `pipeline` that no longer generates `forget_class`.
 
+    Everything runs on the training device (`training.device`, else a GPU where there is one): the
+    data-free samples, masks, Fisher information and the training itself.
+
     Args:
         forget_class: class index or name.
         method: one of `METHODS` (sfron, salun, sa, ga, rl, ft).
         steps: unlearning iterations (default: `training.steps`).
-        data: "data-free" (the pipeline's own samples, cached), "real" (`dataset` under `data_root`),
-            or prepared `ForgetRemainSets`.
-        training: loop settings (batch size, mixed precision, accumulation, checkpoints).
+        data: "data-free" (the pipeline's own samples, cached), "real" (`dataset` under `data_root`:
+            mnist, fashion-mnist, cifar10, or "imagefolder" for a folder of class folders), or prepared
+            `ForgetRemainSets`. Images stream at the pipeline's image shape.
+        training: loop settings (batch size, mixed precision, accumulation, checkpoints, device).
         output_dir: if given, the new pipeline is saved there (atomically) with `run.json`; checkpoints
             go to `<output_dir>.partial/` and a rerun with `training.resume=True` continues from them.
+        data_free: budgets and sampler settings of the data-free samples (`DataFreeConfig`).
         on_step: called as `on_step(steps_done, train_seconds, erased)` after every step, with the pipeline
             being trained (live weights: copy what you keep); its time is not counted as training time.
         method_settings: the method's hyperparameters (see `METHODS[method].Config`).
@@ -83,45 +144,32 @@ def erase(
     start = time.time()
     config = method_config(method, **method_settings)
     class_id = pipeline.class_id(forget_class)
-    training = copy.deepcopy(training) if training else TrainingConfig(steps=METHODS[method].default_steps)
-    training.seed = seed
-    if steps is not None:
-        training.steps = steps
-    partial = Path(f"{output_dir}.partial") if output_dir is not None else None
-    if partial is not None:
-        training.checkpoint_dir = str(partial)
-
-    fingerprint = fingerprint_pipeline(pipeline)
-    erased = copy.deepcopy(pipeline)
-    erased.set_progress_bar_config(disable=True)
+    training = resolve_training(training, method, steps, seed, output_dir)
+    data_free = data_free or DataFreeConfig()
+    trainer = Trainer(training)
+    fingerprint = fingerprint_pipeline(pipeline)  # the one hash of the run: cache key and record
+    erased = training_copy(pipeline, trainer.device)
     timings["copy"] = time.time() - start
 
     t0 = time.time()
-    if isinstance(data, ForgetRemainSets):
-        sets = data
-    elif data == "data-free":
-        sets = data_free_forget_remain(pipeline, class_id, data_free_per_class, seed=seed)
-    elif data == "real":
-        sets = real_forget_remain(dataset, class_id, data_root)
-    else:
-        raise ValueError(f"data {data!r}: use 'data-free', 'real' or a ForgetRemainSets")
-    if sets.forget_class != class_id:
-        raise ValueError(f"the data forgets class {sets.forget_class} but forget_class is {class_id}")
-    check_data_matches(pipeline, sets)
+    with trainer.accelerator.main_process_first():  # the main process draws and caches; the others read
+        sets = forget_remain_sets(
+            erased, class_id, data, dataset, data_root, data_free, seed, fingerprint, training.progress
+        )
     timings["data"] = time.time() - t0
 
     denoiser = Denoiser(erased)
-    unlearner: GenerativeUnlearner = METHODS[method](denoiser, sets, config, training, fingerprint=fingerprint)
-    trainer = Trainer(denoiser.model, unlearner.make_optimizer(denoiser.model.parameters()), training)
-    erased.to(trainer.device)
-    denoiser.network = trainer.model
+    unlearner: GenerativeUnlearner = METHODS[method](denoiser, sets, config, training, fingerprint, data_free)
     t0 = time.time()
-    unlearner.attach(trainer)  # computes masks and Fisher information (or reads them from the cache)
+    # masks and Fisher information (or the cache's), before the model is wrapped for several processes:
+    # their backward passes must not synchronise gradients while the other processes wait for the cache
+    unlearner.attach(trainer)
     timings["prepare"] = time.time() - t0
+    trainer.prepare(denoiser.model, unlearner.make_optimizer(denoiser.model.parameters()))
+    denoiser.network = trainer.model
     history = trainer.run(
-        unlearner.step,
-        unlearner.state_dict,
-        unlearner.load_state_dict,
+        unlearner.train_step,
+        checkpointed=[unlearner],
         desc=f"erase ({method})",
         on_step=None if on_step is None else lambda done, seconds: on_step(done, seconds, erased),
     )
@@ -129,14 +177,41 @@ def erase(
     trainer.finish()
     denoiser.network = None
 
-    record = {
+    record = run_record(method, config, training, class_id, pipeline, sets, unlearner, fingerprint, trainer, history)
+    if isinstance(data, str) and data == "data-free":
+        record["data_free"] = asdict(data_free)
+    save_erased(erased, record, timings, start, output_dir, trainer)
+    erased.run_record = record
+    return erased
+
+
+def run_record(
+    method: str,
+    config: Any,
+    training: TrainingConfig,
+    class_id: int,
+    pipeline: ClassConditionalPipeline,
+    sets: ForgetRemainSets,
+    unlearner: GenerativeUnlearner,
+    fingerprint: str,
+    trainer: Trainer,
+    history: list[dict[str, float]],
+) -> dict[str, Any]:
+    """What `run.json` holds: the method, every setting, the data, the result's loss curve, versions."""
+    skipped = unlearner.skipped_images()
+    files = getattr(sets.images, "files", None)
+    data = {**sets.describe(), "skipped_images": len(skipped)}
+    if skipped and files is not None:
+        data["skipped_files"] = [str(files[i]) for i in skipped[:100]]
+    every = max(1, len(history) // 200)  # at most ~200 points of the loss curve, for plots
+    return {
         "method": method,
         "settings": asdict(config),
         "training": asdict(training),
         "forget_class": class_id,
         "forget_class_name": pipeline.class_names[class_id],
-        "seed": seed,
-        "data": sets.describe(),
+        "seed": training.seed,
+        "data": data,
         "steps": training.steps,
         "input_pipeline_sha256": fingerprint,
         "pipeline_class": type(pipeline).__name__,
@@ -144,11 +219,21 @@ def erase(
         "num_processes": trainer.accelerator.num_processes,
         "loss_first": history[0] if history else {},
         "loss_last": history[-1] if history else {},
-        # at most ~200 points of the loss curve, for plots: every `loss_history_every`-th step
-        "loss_history_every": max(1, len(history) // 200),
-        "loss_history": history[:: max(1, len(history) // 200)],
+        "loss_history_every": every,
+        "loss_history": history[::every],
         "versions": library_versions(),
     }
+
+
+def save_erased(
+    erased: ClassConditionalPipeline,
+    record: dict[str, Any],
+    timings: dict[str, float],
+    start: float,
+    output_dir: str | os.PathLike | None,
+    trainer: Trainer,
+) -> None:
+    """Write the pipeline and `run.json` atomically (main process), then drop the checkpoints."""
     if output_dir is not None and trainer.accelerator.is_main_process:
         t0 = time.time()
         with atomic_directory(output_dir) as tmp:
@@ -157,10 +242,9 @@ def erase(
             timings["total"] = time.time() - start
             record["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
             write_json(tmp / RUN_RECORD, record)
-        if partial is not None and partial.exists():
+        partial = Path(f"{output_dir}.partial")
+        if partial.exists():
             shutil.rmtree(partial)
     else:
         timings["total"] = time.time() - start
         record["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
-    erased.run_record = record
-    return erased

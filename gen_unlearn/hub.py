@@ -15,6 +15,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline, ClassConditionalPipeline
 
 from .classifier import SmallCNN
+from .io import atomic_directory
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit")
@@ -114,3 +115,34 @@ def swap_scheduler(pipeline: ClassConditionalPipeline, name: str) -> ClassCondit
 def load_classifier(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> SmallCNN:
     source = resolve(name_or_path, SHIPPED_CLASSIFIERS, "classifier")
     return SmallCNN.from_pretrained(source).to(device).eval()
+
+
+def save_dit_hub_layout(
+    transformer: torch.nn.Module,
+    vae: torch.nn.Module,
+    scheduler,
+    id2label: dict[int, str] | None,
+    path: str | os.PathLike,
+) -> None:
+    """Save a DiT the way facebook/DiT-XL-2-256 is laid out on the hub, atomically.
+
+    That is a diffusers `DiTPipeline` directory whose transformer config is the legacy
+    `Transformer2DModel` (with `norm_type="ada_norm_zero"`) and whose `model_index.json` holds the
+    (comma-separated) `id2label`: diffusers' own `DiTPipeline` and `load_pipeline` both load it.
+    """
+    from diffusers import DiTPipeline
+
+    with atomic_directory(path) as tmp:
+        DiTPipeline(transformer, vae, scheduler).save_pretrained(tmp)
+        index = json.loads((tmp / "model_index.json").read_text())
+        index["transformer"] = ["diffusers", "Transformer2DModel"]
+        if id2label:
+            index["id2label"] = {str(k): v for k, v in id2label.items()}
+        (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
+        config_file = tmp / "transformer" / "config.json"
+        config = json.loads(config_file.read_text())
+        config["_class_name"] = "Transformer2DModel"
+        config.update(
+            cross_attention_dim=None, num_vector_embeds=None, use_linear_projection=False, only_cross_attention=False
+        )
+        config_file.write_text(json.dumps(config, indent=2))

@@ -106,7 +106,10 @@ def library_versions() -> dict[str, str]:
 
 
 def fingerprint_pipeline(pipeline: Any) -> str:
-    """sha256 of a pipeline's weights and configs: the key of everything cached about it (samples, masks)."""
+    """sha256 of a pipeline's weights and configs: the key of everything cached about it (samples, masks).
+
+    Hashed as a stream, one tensor at a time (a tensor on a GPU is copied to the CPU alone).
+    """
 
     def settings(config: Any) -> bytes:
         # `_name_or_path` and the like say where a model came from, not what it is
@@ -119,7 +122,7 @@ def fingerprint_pipeline(pipeline: Any) -> str:
         if isinstance(component, torch.nn.Module):
             for key, tensor in component.state_dict().items():
                 digest.update(key.encode())
-                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+                digest.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy())
         elif hasattr(component, "config"):
             digest.update(settings(component.config))
     return digest.hexdigest()

@@ -2,16 +2,18 @@
 
 accelerate does devices, processes and mixed precision; this module adds what unlearning needs on top:
 optimizer steps that take a mask (applied after gradients are synchronised, before clipping), gradient
-accumulation, atomic checkpoints every N steps with `resume`, a progress bar showing the loss terms,
-and the timings that go into the run record.
+accumulation, atomic checkpoints (accelerate's `save_state` / `load_state`) every N steps with `resume`,
+a progress bar showing the loss terms, and the timings that go into the run record.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,14 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from tqdm.auto import tqdm
 
-from .io import load_torch, save_torch
 from .saliency import Mask, mask_gradients
 
-CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_NAME = "checkpoint"  # a folder written by accelerate's save_state
+
+
+def default_device() -> str:
+    """A GPU where there is one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -39,7 +45,8 @@ class TrainingConfig:
     checkpoint_dir: str | None = None
     resume: bool = False
     progress: bool = True
-    cpu: bool = False  # force the CPU even where a GPU is available
+    device: str | None = None  # "cpu", "cuda", "cuda:N"; None: accelerate's choice (a GPU where there is one)
+    num_workers: int | None = None  # DataLoader workers per stream; None: the dataset's own (0 for arrays)
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -51,27 +58,66 @@ class TrainingConfig:
 
 
 def _new_accelerator(config: TrainingConfig) -> Accelerator:
+    device = torch.device(config.device) if config.device else None
+    cpu = device is not None and device.type == "cpu"
+    if device is not None and device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {config.device}: no CUDA GPU is available on this machine, use cpu")
+        if device.index is not None and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+            torch.cuda.set_device(device)  # accelerate trains on the current CUDA device
     try:
-        return Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+        return Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
     except ValueError as error:
         if "already been initialized" not in str(error):
             raise
     # accelerate keeps one global state per process; a second run in the same process with other
-    # settings (say bf16 after fp32) starts it afresh. The process group, if any, is kept.
+    # settings (say bf16 after fp32, or another GPU) starts it afresh. The process group, if any, is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+    return Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
+
+
+class Progress:
+    """The loop's own resumable state: steps done, training seconds, loss history (a checkpointed object)."""
+
+    def __init__(self, num_processes: int):
+        self.step, self.elapsed, self.history, self.num_processes = 0, 0.0, [], num_processes
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "history": self.history,
+            "num_processes": self.num_processes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["num_processes"] != self.num_processes:
+            raise ValueError(
+                f"the checkpoint was written by {state['num_processes']} processes, this run has "
+                f"{self.num_processes}: resume with the same number of processes or start afresh"
+            )
+        self.step, self.elapsed, self.history = state["step"], state["elapsed"], list(state["history"])
 
 
 class Trainer:
-    """Holds the accelerator, the (prepared) model and optimizer, and runs a method's steps."""
+    """Holds the accelerator (and so the device), the prepared model and optimizer, and runs a method's steps.
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: TrainingConfig):
-        if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
+    Made before the model so that everything done before training (sampling, masks) happens on its
+    `device`; `prepare` then hands it the model and optimizer.
+    """
+
+    def __init__(self, config: TrainingConfig):
+        if config.mixed_precision == "fp16" and (config.device == "cpu" or not torch.cuda.is_available()):
             raise ValueError("fp16 mixed precision needs a GPU: use --mixed-precision bf16 or no on the CPU")
         self.config = config
         self.accelerator = _new_accelerator(config)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.model: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
         self.timings: dict[str, float] = {}
+
+    def prepare(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Trainer:
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        return self
 
     @property
     def device(self) -> torch.device:
@@ -114,89 +160,71 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return Path(self.config.checkpoint_dir) / CHECKPOINT_NAME if self.config.checkpoint_dir else None
 
-    def process_state_path(self, rank: int) -> Path:
-        return self.checkpoint_path().with_name(f"process_{rank}.pt")
+    def save_checkpoint(self) -> None:
+        """accelerate's `save_state` (model, optimizer, RNG of every process, the registered objects), atomically.
 
-    def save_checkpoint(self, step: int, extra: dict[str, Any], process_state: dict[str, Any]) -> None:
-        """Weights and optimizer from the main process; `process_state` (data order, RNG) from every process.
-
-        Each process draws its own batches and noise, so each keeps its own random state; the main
-        checkpoint is written last, after every process has written its part.
+        Every process writes into a temporary folder beside the checkpoint; the main process then swaps
+        it in, so an interruption at any point leaves the previous checkpoint whole.
         """
         path = self.checkpoint_path()
         if path is None:
             return
-        rank = self.accelerator.process_index
-        if rank:
-            save_torch(process_state, self.process_state_path(rank))
+        tmp = path.with_name(f".{path.name}.tmp")
+        if self.accelerator.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(tmp))
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            save_torch(
-                {
-                    "step": step,
-                    "model": self.unwrapped_model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "config": asdict(self.config),
-                    "num_processes": self.accelerator.num_processes,
-                    **extra,
-                    **process_state,
-                },
-                path,
-            )
+            old = path.with_name(f".{path.name}.old")
+            if path.exists():
+                path.rename(old)
+            tmp.rename(path)
+            if old.exists():
+                shutil.rmtree(old)
+        self.accelerator.wait_for_everyone()
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
+    def load_checkpoint(self) -> bool:
         path = self.checkpoint_path()
         if path is None or not self.config.resume or not path.exists():
-            return None
-        state = load_torch(path, map_location="cpu")  # load_state_dict moves tensors to the parameters' device
-        saved_by = state.get("num_processes", 1)
-        if saved_by != self.accelerator.num_processes:
-            raise ValueError(
-                f"the checkpoint in {path.parent} was written by {saved_by} processes, this run has "
-                f"{self.accelerator.num_processes}: resume with the same number of processes or start afresh"
-            )
-        rank = self.accelerator.process_index
-        if rank:
-            state.update(load_torch(self.process_state_path(rank), map_location="cpu"))
-        self.unwrapped_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        return state
+            return False
+        self.accelerator.load_state(str(path))
+        return True
 
     def run(
         self,
         step_fn: Callable[[int], dict[str, float]],
-        state_fn: Callable[[], dict[str, Any]],
-        load_state_fn: Callable[[dict[str, Any]], None],
+        checkpointed: Sequence[Any] = (),
         desc: str = "unlearning",
         on_step: Callable[[int, float], None] | None = None,
     ) -> list[dict[str, float]]:
-        """Call `step_fn(step)` for every remaining step; checkpoint `state_fn()` as configured.
+        """Call `step_fn(step)` for every remaining step; checkpoint as configured.
 
-        `on_step(steps_done, train_seconds)` runs after each step (to snapshot or log); the time it takes
-        is not counted as training time.
+        `checkpointed` objects (with `state_dict` / `load_state_dict`, such as a method's batch streams)
+        are saved with every checkpoint and restored on resume. `on_step(steps_done, train_seconds)` runs
+        after each step (to snapshot or log); the time it takes is not counted as training time.
         """
-        history: list[dict[str, float]] = []
-        start_step, elapsed = 0, 0.0
-        state = self.load_checkpoint()
-        if state is not None:
-            start_step, elapsed, history = state["step"], state.get("elapsed", 0.0), list(state.get("history", []))
-            load_state_fn(state)
-        start = time.time() - elapsed
+        progress = Progress(self.accelerator.num_processes)
+        self.accelerator.register_for_checkpointing(progress, *checkpointed)
+        self.load_checkpoint()
+        history = progress.history
+        start = time.time() - progress.elapsed
         self.unwrapped_model.train()
         bar = tqdm(
             total=self.config.steps,
-            initial=start_step,
+            initial=progress.step,
             desc=desc,
             disable=not (self.config.progress and self.accelerator.is_main_process),
         )
-        for step in range(start_step, self.config.steps):
+        for step in range(progress.step, self.config.steps):
             terms = step_fn(step)
             history.append(terms)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()})
             every = self.config.checkpoint_every
             if every and (step + 1) % every == 0 and step + 1 < self.config.steps:
-                self.save_checkpoint(step + 1, {"elapsed": time.time() - start, "history": history}, state_fn())
+                progress.step, progress.elapsed = step + 1, time.time() - start
+                self.save_checkpoint()
             if on_step is not None:
                 called = time.time()
                 on_step(step + 1, called - start)

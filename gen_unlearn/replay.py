@@ -1,77 +1,149 @@
 """The pipeline's own samples as training data: data-free forget/remain sets and SA's generative replay.
 
-Samples are generated once per (pipeline weights, classes, count, sampler settings, seed) and cached
-as safetensors under `$GEN_UNLEARN_CACHE/samples/`, so a second erase of the same pipeline reuses them.
+Samples are drawn on the pipeline's device (in `bf16`/`fp16` if asked), once per (pipeline weights,
+class counts, sampler settings, seed), and cached on disk as uint8 `.npy` under
+`$GEN_UNLEARN_CACHE/samples/`; training streams them from there (memory-mapped), never as a float copy.
+Budgets are totals: the remain budget is spread evenly over the remaining classes (with 1000 classes
+and fewer samples than classes, a seeded choice of classes gets one each).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from pipelines import ClassConditionalPipeline
 
 from .data import ForgetRemainSets, cache_dir
-from .evaluation.sampling import sample_images
+from .images import ImageArray
 from .io import atomic_path, fingerprint_pipeline, settings_key
+from .sampling import DTYPES, sample_counts
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataFreeConfig:
+    """How many samples a data-free erase draws from the pipeline, and how.
+
+    The defaults are what the shipped MNIST DDPM forgets with in 50 SFR-on steps (`README`): 64 samples
+    of the forgotten class and 256 of the others, at the pipeline's own sampler settings.
+    """
+
+    forget: int = 64  # samples of the forget class
+    remain: int = 256  # samples of the remaining classes in all, spread evenly over them
+    num_inference_steps: int | None = None  # None: the pipeline's saved default
+    guidance_scale: float | None = None  # None: the pipeline's saved default
+    dtype: str = "fp32"  # fp32 | bf16 | fp16: sampling precision, independent of the training precision
+    batch_size: int = 64  # images sampled at once
+
+    def __post_init__(self) -> None:
+        if self.forget < 1 or self.remain < 1:
+            raise ValueError(f"data-free budgets must be at least 1, got forget {self.forget} and remain {self.remain}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"sampling dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+        if self.batch_size < 1:
+            raise ValueError(f"the sampling batch size must be at least 1, got {self.batch_size}")
+
+    def sampler(self) -> dict[str, object]:
+        return {
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+        }
+
+
+def spread(total: int, classes: Sequence[int], seed: int = 0) -> dict[int, int]:
+    """`total` samples spread as evenly as possible over `classes` (c -> count, zero counts left out).
+
+    The classes that get one more than the others are a seeded random choice.
+    """
+    classes = sorted(int(c) for c in classes)
+    if not classes:
+        raise ValueError("no classes to spread samples over")
+    base, extra = divmod(total, len(classes))
+    order = torch.randperm(len(classes), generator=torch.Generator().manual_seed(seed)).tolist()
+    favoured = {classes[i] for i in order[:extra]}
+    counts = {c: base + (c in favoured) for c in classes}
+    return {c: n for c, n in counts.items() if n}
 
 
 def generated_samples(
     pipeline: ClassConditionalPipeline,
-    classes: Sequence[int],
-    num_per_class: int,
+    counts: dict[int, int],
     seed: int = 0,
     guidance_scale: float | None = None,
     num_inference_steps: int | None = None,
-    batch_size: int = 250,
+    dtype: str = "fp32",
+    batch_size: int = 64,
     fingerprint: str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """`num_per_class` samples of each class as float images in [-1, 1] (N, C, H, W) and labels (N,), cached."""
+    progress: bool = True,
+) -> ImageArray:
+    """Samples 0..n−1 of each class c in `counts`, as a memory-mapped uint8 `ImageArray`, cached on disk."""
     fingerprint = fingerprint or fingerprint_pipeline(pipeline)
     key = settings_key(
-        classes=sorted(int(c) for c in classes),
-        num_per_class=num_per_class,
+        counts=sorted((int(c), int(n)) for c, n in counts.items()),
         seed=seed,
         guidance_scale=guidance_scale,
         num_inference_steps=num_inference_steps,
         scheduler=type(pipeline.scheduler).__name__,
+        dtype=dtype,
     )
-    path = cache_dir() / "samples" / fingerprint[:16] / f"{key}.safetensors"
-    if path.exists():
-        cached = load_file(path)
-        return cached["images"].float() / 127.5 - 1.0, cached["labels"]
-    images, labels = sample_images(
-        pipeline,
-        sorted(int(c) for c in classes),
-        num_per_class,
-        guidance_scale,
-        num_inference_steps,
-        seed=seed,
-        batch_size=batch_size,
-        desc="generating training samples",
-    )
-    images_u8 = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    labels_t = torch.from_numpy(labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({"images": images_u8, "labels": labels_t}, str(tmp))
-    return images_u8.float() / 127.5 - 1.0, labels_t
+    folder = cache_dir() / "samples" / fingerprint[:16]
+    images_path, labels_path = folder / f"{key}.images.npy", folder / f"{key}.labels.npy"
+    if not (images_path.exists() and labels_path.exists()):
+        logger.info("drawing %d training samples on %s", sum(counts.values()), pipeline._execution_device)
+        images, labels = sample_counts(
+            pipeline,
+            counts,
+            guidance_scale,
+            num_inference_steps,
+            seed=seed,
+            batch_size=batch_size,
+            progress=progress,
+            desc="generating training samples",
+            dtype=dtype,
+        )
+        _save_npy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), images_path)
+        _save_npy(labels, labels_path)  # written last: its presence says the images are complete
+    source = f"generated:{fingerprint[:16]}/{key}"
+    return ImageArray(np.load(images_path, mmap_mode="r"), np.load(labels_path), source)
+
+
+def _save_npy(array: np.ndarray, path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 def data_free_forget_remain(
-    pipeline: ClassConditionalPipeline, forget_class: int, num_per_class: int = 100, seed: int = 0, **sampler
+    pipeline: ClassConditionalPipeline,
+    forget_class: int,
+    config: DataFreeConfig | None = None,
+    seed: int = 0,
+    fingerprint: str | None = None,
+    progress: bool = True,
 ) -> ForgetRemainSets:
     """Forget and remain sets drawn from the pipeline itself: for users who have the model but not its data."""
+    config = config or DataFreeConfig()
     forget_class = pipeline.class_id(forget_class)
-    images, labels = generated_samples(pipeline, range(pipeline.num_classes), num_per_class, seed, **sampler)
-    is_forget = labels == forget_class
-    return ForgetRemainSets(
-        images[is_forget],
-        labels[is_forget],
-        images[~is_forget],
-        labels[~is_forget],
-        forget_class,
-        f"data-free:{num_per_class}-per-class",
+    others = [c for c in range(pipeline.num_classes) if c != forget_class]
+    counts = {forget_class: config.forget, **spread(config.remain, others, seed)}
+    images = generated_samples(
+        pipeline,
+        counts,
+        seed,
+        config.guidance_scale,
+        config.num_inference_steps,
+        config.dtype,
+        config.batch_size,
+        fingerprint,
+        progress,
     )
+    images.source = f"data-free:{config.forget}-forget-{config.remain}-remain"
+    return ForgetRemainSets(images, forget_class)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 Mask = dict[str, torch.Tensor]
 BatchLoss = Callable[[object], torch.Tensor]
@@ -20,14 +21,22 @@ def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
-def fisher_diagonal(model: nn.Module, batches: Iterable[object], batch_loss: BatchLoss) -> dict[str, torch.Tensor]:
-    """F = mean over batches of (∇θ L_batch)², the empirical Fisher diagonal at the current parameters."""
+def fisher_diagonal(
+    model: nn.Module, batches: Iterable[object], batch_loss: BatchLoss, desc: str | None = None
+) -> dict[str, torch.Tensor]:
+    """F = mean over batches of (∇θ L_batch)², the empirical Fisher diagonal at the current parameters.
+
+    `batch_loss(batch)` gives L_batch, or several losses whose gradients add up to ∇θ L_batch (one
+    backward pass each, so that a large batch is taken in memory-bounded chunks). `desc` shows a progress bar.
+    """
     params = trainable_parameters(model)
     fisher = {name: torch.zeros_like(p, dtype=torch.float32) for name, p in params.items()}
     count = 0
-    for batch in batches:
+    for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
         model.zero_grad(set_to_none=True)
-        batch_loss(batch).backward()
+        losses = batch_loss(batch)
+        for loss in [losses] if isinstance(losses, torch.Tensor) else losses:
+            loss.backward()
         for name, p in params.items():
             if p.grad is not None:
                 fisher[name] += p.grad.detach().float().pow(2)
@@ -35,7 +44,7 @@ def fisher_diagonal(model: nn.Module, batches: Iterable[object], batch_loss: Bat
     model.zero_grad(set_to_none=True)
     if count == 0:
         raise ValueError("no batches to estimate the Fisher information from")
-    return {name: f / count for name, f in fisher.items()}
+    return {name: f.div_(count) for name, f in fisher.items()}
 
 
 def fisher_ratio_mask(
@@ -49,13 +58,24 @@ def fisher_ratio_mask(
 
 
 def gradient_topk_mask(gradients: dict[str, torch.Tensor], fraction: float = 0.5) -> Mask:
-    """The `fraction` of all parameters with the largest |∇ forget loss|, one threshold over the whole model (SalUn)."""
+    """The `fraction` of all parameters with the largest |∇ forget loss|, one threshold over the whole model (SalUn).
+
+    The threshold is the k-th largest magnitude, found by bisection on the bits of the float32
+    magnitudes (monotonic for non-negative floats), counting per tensor: exact, and with no
+    concatenated copy of the model (a DiT-XL/2's 675M gradients would need several GB more).
+    """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"mask fraction must be in (0, 1], got {fraction}")
-    magnitudes = torch.cat([g.abs().flatten().float() for g in gradients.values()])
-    keep = max(1, round(fraction * magnitudes.numel()))
-    threshold = torch.topk(magnitudes, keep).values.min()
-    return {name: g.abs().float() >= threshold for name, g in gradients.items()}
+    bits = {name: g.detach().abs().float().view(torch.int32) for name, g in gradients.items()}
+    keep = max(1, round(fraction * sum(b.numel() for b in bits.values())))
+    low, high = 0, 0x7F800000  # the largest value whose count of magnitudes at or above it is ≥ keep
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sum(int((b >= middle).sum()) for b in bits.values()) >= keep:
+            low = middle
+        else:
+            high = middle - 1
+    return {name: b >= low for name, b in bits.items()}
 
 
 def summed_gradients(model: nn.Module, batches: Iterable[object], batch_loss: BatchLoss) -> dict[str, torch.Tensor]:
@@ -73,12 +93,12 @@ def summed_gradients(model: nn.Module, batches: Iterable[object], batch_loss: Ba
 
 
 def mask_gradients(model: nn.Module, mask: Mask | None) -> None:
-    """Zero the gradient of every parameter entry outside the mask."""
+    """Zero the gradient of every parameter entry outside the mask (a boolean mask on the parameters' device)."""
     if mask is None:
         return
     for name, p in model.named_parameters():
         if p.grad is not None and name in mask:
-            p.grad.mul_(mask[name].to(p.grad.device, p.grad.dtype))
+            p.grad.mul_(mask[name])
 
 
 def mask_density(mask: Mask) -> float:

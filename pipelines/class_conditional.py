@@ -55,6 +55,11 @@ class ClassConditionalPipeline(DiffusionPipeline):
         raise NotImplementedError
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images it draws: what training data is fitted to."""
+        return self.latent_shape
+
+    @property
     def class_names(self) -> list[str]:
         id2label = self.config.get("id2label") or {}
         return [

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from gen_unlearn.classification import CLASSIFICATION_METHODS, ClassificationExperiment, TrainConfig, resolve_method
-from gen_unlearn.cli import parse_setting
+from gen_unlearn.cli_common import parse_setting
 from gen_unlearn.io import atomic_path, library_versions, write_json
 
 COLUMNS = ("FA", "RA", "TA", "MIA", "avg_gap", "KL_to_retrain", "time_vs_retrain")

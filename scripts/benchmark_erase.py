@@ -3,6 +3,9 @@
     python scripts/benchmark_erase.py                                   # sfron on both pipelines, all ten classes
     python scripts/benchmark_erase.py --methods sfron,salun,sa,ga,rl,ft --classes 3 --pipelines mnist-ddpm
     python scripts/benchmark_erase.py --methods salun --steps 200 --data real
+    python scripts/benchmark_erase.py --pipelines mnist-ddpm --classes 7 --dataset imagefolder \
+        --data-root runs/mnist-png                                       # MNIST as PNG folders
+    python scripts/benchmark_erase.py --pipelines mnist-ddpm --classes 3 --data data-free   # the README's main job
 
 For each (pipeline, method, class): erase with the method's defaults (or --steps), then sample
 --forget-samples images of the forgotten class and --remain-samples of every other class with the
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gen_unlearn.cli import parse_setting
+from gen_unlearn.cli_common import add_data_free_options, data_free_config, parse_setting
 from gen_unlearn.erase import erase
 from gen_unlearn.evaluation import make_grid, sample_images, save_png
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
@@ -62,6 +65,8 @@ def main() -> None:
     parser.add_argument(
         "--data-root", help="MNIST in torchvision's layout (default: $GEN_UNLEARN_DATA_ROOT, else the cache)"
     )
+    parser.add_argument("--dataset", default="mnist", help="with --data real: mnist or imagefolder (--data-root)")
+    add_data_free_options(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--forget-samples", type=int, default=100)
     parser.add_argument("--remain-samples", type=int, default=20)
@@ -111,8 +116,10 @@ def main() -> None:
                     method,
                     data=args.data,
                     data_root=args.data_root,
+                    dataset=args.dataset,
                     seed=args.seed,
                     training=training,
+                    data_free=data_free_config(args),
                     **settings,
                 )
                 wall = time.time() - start

@@ -21,7 +21,7 @@ import torch
 from gen_unlearn.classification import ClassificationExperiment, classification_method_config
 from gen_unlearn.classification.memorize_to_forget import MemorizeToForget
 from gen_unlearn.classification.metrics import evaluate_classifier
-from gen_unlearn.cli import parse_setting
+from gen_unlearn.cli_common import parse_setting
 from gen_unlearn.io import atomic_path, library_versions, write_json
 
 

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import tiny_ddpm
-from test_methods import tiny_sets
+from conftest import tiny_ddpm, tiny_sets
 
 from gen_unlearn.erase import erase
 from gen_unlearn.loop import TrainingConfig
@@ -20,11 +19,11 @@ out = Path(sys.argv[1])
 
 
 def digest(pipe) -> str:
-    return hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in pipe.unet.parameters())).hexdigest()
+    return hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in pipe.unet.parameters())).hexdigest()
 
 
 def run(output: Path, resume: bool = False):
-    training = TrainingConfig(steps=4, batch_size=4, checkpoint_every=1, resume=resume, progress=False, cpu=True)
+    training = TrainingConfig(steps=4, batch_size=4, checkpoint_every=1, resume=resume, progress=False, device="cpu")
     pipe = tiny_ddpm()
     return erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, output_dir=output, fisher_batches=2)
 
@@ -49,3 +48,36 @@ except KeyboardInterrupt:
 SFROn.step = original_step
 resumed = run(out / "resumed", resume=True)
 (out / f"rank{rank}.txt").write_text(f"{digest(straight)} {digest(resumed)}")
+
+# Data-free samples, SA's replay and its Fisher information are made once, by the main process, and shared.
+import gen_unlearn.replay as replay  # noqa: E402
+from gen_unlearn.methods.sa import SelectiveAmnesia  # noqa: E402
+
+made = {"samples": 0, "fisher": 0}
+original_sample_counts, original_fisher = replay.sample_counts, SelectiveAmnesia._fisher
+
+
+def counting_sample_counts(*args, **kwargs):
+    made["samples"] += 1
+    return original_sample_counts(*args, **kwargs)
+
+
+def counting_fisher(self, images):
+    made["fisher"] += 1
+    return original_fisher(self, images)
+
+
+replay.sample_counts, SelectiveAmnesia._fisher = counting_sample_counts, counting_fisher
+erase(
+    tiny_ddpm(),
+    1,
+    "sa",
+    data="data-free",
+    seed=4321,  # settings no other test uses: nothing of this run is in the cache yet
+    data_free=replay.DataFreeConfig(forget=2, remain=4, num_inference_steps=2),
+    training=TrainingConfig(steps=1, batch_size=2, progress=False, device="cpu"),
+    replay_samples=4,
+    fisher_samples=2,
+    fisher_timesteps=4,
+)
+(out / f"made{rank}.txt").write_text(f"{made['samples']} {made['fisher']}")

@@ -9,6 +9,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, DiTTransformer2DModel, UNet2DModel
 
+from gen_unlearn.data import ForgetRemainSets
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +46,11 @@ def one_line_error(capsys: pytest.CaptureFixture, argv: list[str], *fragments: s
     assert message.startswith(f"gen-unlearn {argv[0]}: error: "), err
     for fragment in fragments:
         assert fragment in message, err
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of a module's state: tests compare weights on one device, wherever training ran."""
+    return {name: tensor.detach().cpu().clone() for name, tensor in module.state_dict().items()}
 
 
 def tiny_ddpm(num_classes: int = 3, id2label: dict[str, str] | None = None) -> ClassConditionalDDPMPipeline:
@@ -98,6 +104,14 @@ def tiny_dit(num_classes: int = 5, id2label: dict[str, str] | None = None) -> Cl
     pipe = ClassConditionalDiTPipeline(transformer, vae, scheduler, id2label=id2label, default_num_inference_steps=4)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def tiny_sets(pipe, forget_class: int = 1, n: int = 12) -> ForgetRemainSets:
+    """Random images of the pipeline's input shape (the VAE's for DiT), labelled 0..K-1."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n * pipe.num_classes) % pipe.num_classes
+    images = torch.rand((len(labels), *pipe.image_shape), generator=g) * 2 - 1
+    return ForgetRemainSets.from_tensors(images, labels, forget_class, "test")
 
 
 @pytest.fixture(params=["ddpm", "dit"])

@@ -45,3 +45,5 @@ def test_erase_and_resume_under_accelerate_launch_with_two_cpu_processes(tmp_pat
     straight, resumed = zip(*((tmp_path / f"rank{r}.txt").read_text().split() for r in (0, 1)), strict=True)
     assert len(set(straight)) == 1, "both processes must end with the same weights (gradients synchronised)"
     assert resumed == straight, "an interrupted run resumed under 2 processes must end where a straight run does"
+    made = [(tmp_path / f"made{r}.txt").read_text().split() for r in (0, 1)]
+    assert made == [["3", "1"], ["0", "0"]], "the main process draws (data, replay, Fisher images) and the rest reuse"

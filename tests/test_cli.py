@@ -123,7 +123,8 @@ def test_console_script_is_installed(tiny_ddpm_dir, tmp_path) -> None:
 def test_erase_command_writes_a_loadable_pipeline(tiny_ddpm_dir, tmp_path) -> None:
     out = tmp_path / "erased"
     argv = ["erase", str(tiny_ddpm_dir), "--forget-class", "dog", "--method", "ft", "--steps", "2", "--data-free"]
-    argv += ["--data-free-per-class", "2", "--batch-size", "2", "--set", "lr=0.001", "--output", str(out)]
+    argv += ["--data-free-forget", "2", "--data-free-remain", "3", "--sampling-dtype", "bf16"]
+    argv += ["--batch-size", "2", "--set", "lr=0.001", "--output", str(out)]
     assert main(argv) == 0
     record = json.loads((out / "run.json").read_text())
     assert (
@@ -131,6 +132,8 @@ def test_erase_command_writes_a_loadable_pipeline(tiny_ddpm_dir, tmp_path) -> No
         and record["settings"]["lr"] == 0.001
         and record["data"]["source"].startswith("data-free")
     )
+    assert record["data"]["num_forget"] == 2 and record["data"]["num_remain"] == 3
+    assert record["data_free"]["dtype"] == "bf16" and record["data_free"]["forget"] == 2
     assert (out / "model_index.json").exists()
 
 

@@ -14,11 +14,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, tiny_ddpm
+from conftest import SHARED, tiny_ddpm, tiny_sets
 
 import gen_unlearn
 from gen_unlearn.classifier import SmallCNN
-from gen_unlearn.data import ForgetRemainSets, LabeledImages, load_dataset
+from gen_unlearn.data import LabeledImages, load_dataset
 from gen_unlearn.erase import erase
 from gen_unlearn.evaluation.accuracy import classify
 from gen_unlearn.evaluation.bench import PLOTS, bench
@@ -247,14 +247,6 @@ def test_grid_has_a_row_per_class_blocks_that_line_up_and_marks_the_forgotten_cl
 # -- the loop hook and the bench ------------------------------------------------------------------------
 
 
-def tiny_sets(pipe, forget_class: int = 1, n: int = 8) -> ForgetRemainSets:
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(n * pipe.num_classes) % pipe.num_classes
-    images = torch.rand((len(labels), *pipe.latent_shape), generator=g) * 2 - 1
-    forget = labels == forget_class
-    return ForgetRemainSets(images[forget], labels[forget], images[~forget], labels[~forget], forget_class, "test")
-
-
 def test_erase_calls_on_step_after_every_step_with_the_training_time() -> None:
     pipe = tiny_ddpm()
     calls = []
@@ -264,7 +256,7 @@ def test_erase_calls_on_step_after_every_step_with_the_training_time() -> None:
         "ga",
         steps=3,
         data=tiny_sets(pipe),
-        training=TrainingConfig(batch_size=4, progress=False, cpu=True),
+        training=TrainingConfig(batch_size=4, progress=False, device="cpu"),
         on_step=lambda done, seconds, erased: calls.append((done, seconds, erased.unet.conv_out.bias.clone())),
     )
     assert [c[0] for c in calls] == [1, 2, 3]
@@ -281,7 +273,7 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     reference = LabeledImages(
         "tiny", torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8, generator=g), torch.arange(30) % 3, list("abc")
     )
-    training = TrainingConfig(batch_size=4, progress=False, cpu=True)
+    training = TrainingConfig(batch_size=4, progress=False, device="cpu")
     evaluation = {
         "num_samples": 4,
         "classifier": classifier,

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
+import numpy as np
 import pytest
 import torch
-from conftest import tiny_ddpm, tiny_dit
+from conftest import cpu_state, tiny_ddpm, tiny_dit, tiny_sets
 
 from gen_unlearn.data import ForgetRemainSets, cache_dir
 from gen_unlearn.denoiser import Denoiser
@@ -16,25 +18,14 @@ from gen_unlearn.methods import METHODS
 from gen_unlearn.methods.sa import SelectiveAmnesia
 from gen_unlearn.methods.salun import SalUn
 from gen_unlearn.methods.sfron import SFROn
-from gen_unlearn.replay import data_free_forget_remain
+from gen_unlearn.replay import DataFreeConfig, data_free_forget_remain, spread
 from gen_unlearn.saliency import mask_density
 from gen_unlearn.weighting import adaptive_forget_weights, forget_weight, other_class
-
-
-def tiny_sets(pipe, forget_class: int = 1, n: int = 12) -> ForgetRemainSets:
-    """Random images of the pipeline's input shape (the VAE's for DiT), labelled 0..K-1."""
-    shape = (3, 8, 8) if hasattr(pipe, "vae") else pipe.latent_shape
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(n * pipe.num_classes) % pipe.num_classes
-    images = torch.rand((len(labels), *shape), generator=g) * 2 - 1
-    forget = labels == forget_class
-    return ForgetRemainSets(images[forget], labels[forget], images[~forget], labels[~forget], forget_class, "test")
-
 
 FAST = {
     "sfron": {"fisher_batches": 2},
     "salun": {"saliency_batches": 2},
-    "sa": {"replay_per_class": 2, "fisher_samples": 3, "fisher_timesteps": 10},
+    "sa": {"replay_samples": 4, "fisher_samples": 3, "fisher_timesteps": 10},
     "ga": {},
     "rl": {},
     "ft": {},
@@ -100,11 +91,11 @@ def test_sfron_takes_the_remain_gradient_at_the_fast_weights(monkeypatch) -> Non
     original = Trainer.optimizer_step
 
     def spy(self, micro_loss, mask=None, max_grad_norm=None):
-        seen.append({n: p.detach().clone() for n, p in self.unwrapped_model.named_parameters()})
+        seen.append(cpu_state(self.unwrapped_model))
         return original(self, micro_loss, mask, max_grad_norm)
 
     monkeypatch.setattr(Trainer, "optimizer_step", spy)
-    before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
+    before = cpu_state(pipe.unet)
     training = TrainingConfig(steps=1, batch_size=4, progress=False)
     erased = erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, fisher_batches=2, lr=1e-2)
     assert len(seen) == 2, "one forget step, then one remain step"
@@ -112,23 +103,24 @@ def test_sfron_takes_the_remain_gradient_at_the_fast_weights(monkeypatch) -> Non
     assert all(torch.equal(forget_at[n], before[n]) for n in before), "the forget step starts at θ"
     moved = [n for n in before if not torch.equal(remain_at[n], before[n])]
     assert moved, "the remain gradient is taken at the fast weights θ′, after the forget step"
-    after = dict(erased.unet.named_parameters())
+    after = cpu_state(erased.unet)
     assert any(not torch.equal(after[n], remain_at[n]) for n in before), "then the remain step moves θ′"
 
 
 def test_salun_moves_only_parameters_inside_its_mask() -> None:
     pipe = tiny_ddpm()
-    before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
-    training = TrainingConfig(steps=3, batch_size=4, progress=False)
+    before = cpu_state(pipe.unet)
+    training = TrainingConfig(steps=3, batch_size=4, progress=False, device="cpu")
     erased = erase(pipe, 1, "salun", data=tiny_sets(pipe), training=training, saliency_batches=2, lr=1e-2)
     # the same mask, recomputed from the same seeded batches on a fresh copy of the model
     probe = SalUn(Denoiser(tiny_ddpm()), tiny_sets(pipe), method_config("salun", saliency_batches=2), training)
     probe.prepare()
     assert 0.45 < mask_density(probe.mask) < 0.55
-    for name, p in erased.unet.named_parameters():
-        moved = p.detach() != before[name]
+    after = cpu_state(erased.unet)
+    for name, p in after.items():
+        moved = p != before[name]
         assert not moved[~probe.mask[name]].any(), f"{name} moved outside the mask"
-    assert any((p.detach() != before[n]).any() for n, p in erased.unet.named_parameters())
+    assert any((p != before[n]).any() for n, p in after.items())
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -146,9 +138,7 @@ def test_every_method_runs_on_both_pipelines_and_leaves_the_input_alone(method: 
     assert {"data", "prepare", "train", "save", "total"} <= set(record["timings_s"])
     assert "torch" in record["versions"] and record["settings"]
     reloaded = type(pipe).from_pretrained(out)
-    for (n, a), (_, b) in zip(
-        erased.denoiser.state_dict().items(), reloaded.denoiser.state_dict().items(), strict=True
-    ):
+    for (n, a), (_, b) in zip(cpu_state(erased.denoiser).items(), cpu_state(reloaded.denoiser).items(), strict=True):
         assert torch.equal(a, b), n
     assert not (tmp_path / "erased.partial").exists()
 
@@ -168,13 +158,13 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch) -> No
     out = tmp_path / "erased"
     with pytest.raises(KeyboardInterrupt):
         erase(tiny_ddpm(), 1, "sfron", data=tiny_sets(tiny_ddpm()), training=training, output_dir=out, fisher_batches=2)
-    assert not out.exists() and (tmp_path / "erased.partial" / "checkpoint.pt").exists()
+    assert not out.exists() and (tmp_path / "erased.partial" / "checkpoint").is_dir()
     monkeypatch.setattr(SFROn, "step", original)
     training.resume = True
     resumed = erase(
         tiny_ddpm(), 1, "sfron", data=tiny_sets(tiny_ddpm()), training=training, output_dir=out, fisher_batches=2
     )
-    for (n, a), (_, b) in zip(straight.unet.state_dict().items(), resumed.unet.state_dict().items(), strict=True):
+    for (n, a), (_, b) in zip(cpu_state(straight.unet).items(), cpu_state(resumed.unet).items(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), n
 
 
@@ -188,40 +178,55 @@ def test_masks_from_the_cache_give_the_same_run_as_computing_them(method: str) -
     computed = erase(pipe, 1, method, data=tiny_sets(pipe), training=training, seed=5, **settings)
     assert set(cache.rglob("*.safetensors")) - before, "the first run writes its mask statistics to the cache"
     cached = erase(pipe, 1, method, data=tiny_sets(pipe), training=training, seed=5, **settings)
-    for (n, a), (_, b) in zip(computed.unet.state_dict().items(), cached.unet.state_dict().items(), strict=True):
+    for (n, a), (_, b) in zip(cpu_state(computed.unet).items(), cpu_state(cached.unet).items(), strict=True):
         assert torch.equal(a, b), n
 
 
-def test_data_free_sets_are_generated_once_and_cached() -> None:
+def test_data_free_sets_are_generated_once_cached_as_uint8_and_memory_mapped() -> None:
     pipe = tiny_ddpm()
-    first = data_free_forget_remain(pipe, 2, num_per_class=3, num_inference_steps=2)
-    assert len(first.forget_labels) == 3 and (first.forget_labels == 2).all() and len(first.remain_labels) == 6
-    files = list((cache_dir() / "samples").rglob("*.safetensors"))
-    again = data_free_forget_remain(pipe, 2, num_per_class=3, num_inference_steps=2)
-    assert list((cache_dir() / "samples").rglob("*.safetensors")) == files
-    assert torch.equal(first.forget_images, again.forget_images)
+    config = DataFreeConfig(forget=3, remain=5, num_inference_steps=2)
+    first = data_free_forget_remain(pipe, 2, config, progress=False)
+    labels = first.images.labels
+    assert (labels[first.forget_indices] == 2).all() and len(first.forget_indices) == 3
+    assert sorted(labels[first.remain_indices].tolist()) == [0, 0, 0, 1, 1], "5 spread over classes 0 and 1"
+    files = sorted((cache_dir() / "samples").rglob("*.npy"))
+    assert files and first.images.images.dtype == np.uint8 and isinstance(first.images.images, np.memmap)
+    again = data_free_forget_remain(pipe, 2, config, progress=False)
+    assert sorted((cache_dir() / "samples").rglob("*.npy")) == files
+    assert np.array_equal(first.images.images, again.images.images)
 
 
-def test_wrong_data_shape_is_refused() -> None:
+def test_spread_shares_a_budget_over_classes() -> None:
+    assert spread(10, [0, 1, 2, 3, 4]) == {c: 2 for c in range(5)}
+    counts = spread(7, range(1000), seed=3)
+    assert len(counts) == 7 and set(counts.values()) == {1}, "fewer samples than classes: one each for 7 classes"
+    assert spread(7, range(1000), seed=3) == counts and spread(7, range(1000), seed=4) != counts
+    assert sum(spread(2500, range(999)).values()) == 2500
+
+
+def test_data_of_another_shape_is_fitted_to_the_pipeline() -> None:
     pipe = tiny_ddpm()
-    sets = tiny_sets(pipe)
-    sets.remain_images = torch.zeros(4, 1, 28, 28)
-    with pytest.raises(ValueError, match="1×28×28 images but the pipeline makes 1×8×8"):
-        erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, progress=False))
+    labels = torch.arange(12) % 3
+    sets = ForgetRemainSets.from_tensors(torch.zeros(12, 3, 28, 20, dtype=torch.uint8) + 255, labels, 1)
+    erased = erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, batch_size=4, progress=False))
+    assert erased.run_record["data"]["image_shape"] == [1, 8, 8]
+    image, _, _ = sets.with_shape(pipe.image_shape).images[0]
+    assert image.shape == (1, 8, 8) and image.dtype == torch.uint8 and (image == 255).all()
 
 
 def test_runs_with_other_precision_in_the_same_process() -> None:
     pipe = tiny_ddpm()
     for precision in ("no", "bf16", "no"):
-        training = TrainingConfig(steps=1, batch_size=2, mixed_precision=precision, progress=False, cpu=True)
+        training = TrainingConfig(steps=1, batch_size=2, mixed_precision=precision, progress=False, device="cpu")
         erased = erase(pipe, 1, "ft", data=tiny_sets(pipe), training=training)
         assert erased.run_record["training"]["mixed_precision"] == precision
         assert all(p.dtype == torch.float32 for p in erased.unet.parameters())
+        assert erased.run_record["device"] == "cpu"
 
 
 def test_fp16_on_cpu_is_a_clear_error() -> None:
     pipe = tiny_ddpm()
-    training = TrainingConfig(steps=1, mixed_precision="fp16", progress=False, cpu=True)
+    training = TrainingConfig(steps=1, mixed_precision="fp16", progress=False, device="cpu")
     with pytest.raises(ValueError, match="fp16 mixed precision needs a GPU"):
         erase(pipe, 1, "ft", data=tiny_sets(pipe), training=training)
 
@@ -238,9 +243,23 @@ def test_fingerprint_depends_on_weights_not_on_where_they_were_loaded_from(tmp_p
     assert fingerprint_pipeline(b) != fingerprint_pipeline(a)
 
 
-def test_dit_data_with_wrong_channels_is_refused() -> None:
+def test_grey_data_is_converted_to_a_dit_pipelines_rgb() -> None:
     pipe = tiny_dit()
-    sets = tiny_sets(pipe)
-    sets.remain_images = torch.zeros(4, 1, 8, 8)
-    with pytest.raises(ValueError, match="1×8×8 images but the pipeline makes 3-channel images"):
+    labels = torch.arange(10) % pipe.num_classes
+    sets = ForgetRemainSets.from_tensors(torch.full((10, 1, 8, 8), 100, dtype=torch.uint8), labels, 1)
+    image, _, _ = sets.with_shape(pipe.image_shape).images[3]
+    assert image.shape == (3, 8, 8) and (image == 100).all()
+    erased = erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, batch_size=2, progress=False))
+    assert erased.run_record["data"]["image_shape"] == [3, 8, 8]
+
+
+def test_a_class_without_samples_is_a_clear_error() -> None:
+    pipe = tiny_ddpm()
+    sets = ForgetRemainSets.from_tensors(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 0, 2, 2]), 1)
+    with pytest.raises(ValueError, match="no sample of class 1"):
         erase(pipe, 1, "ft", data=sets, training=TrainingConfig(steps=1, progress=False))
+
+
+def test_fingerprint_hashes_zero_dimensional_tensors() -> None:
+    holder = types.SimpleNamespace(config={"x": 1}, components={"norm": torch.nn.BatchNorm2d(3)})
+    assert len(fingerprint_pipeline(holder)) == 64  # BatchNorm's num_batches_tracked is a 0-dim tensor

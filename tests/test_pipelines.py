@@ -10,6 +10,7 @@ from diffusers import DDIMScheduler, DiTPipeline, DPMSolverMultistepScheduler, E
 from PIL import Image
 
 from gen_unlearn import load_pipeline, swap_scheduler
+from gen_unlearn.hub import save_dit_hub_layout
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline, classifier_free_guidance
 
 
@@ -140,24 +141,15 @@ def test_dit_label_dropout_never_fires_when_predicting() -> None:
     assert all(b.norm1.emb.class_embedder.dropout_prob == 1.0 for b in pipe.transformer.transformer_blocks)
 
 
-def _save_in_dit_xl_layout(path, num_classes: int = 1000) -> DiTPipeline:
+def _save_in_dit_xl_layout(path, num_classes: int = 1000) -> None:
     """A tiny random model saved the way facebook/DiT-XL-2-256 is on the hub: a diffusers `DiTPipeline` with a
     legacy `Transformer2DModel` transformer config, learned sigma (8 output channels) and ImageNet-style
     comma-separated `id2label` in `model_index.json`."""
     transformer, vae = tiny_dit_parts(num_classes, learned_sigma=True)
-    pipe = DiTPipeline(transformer, vae, DDIMScheduler(num_train_timesteps=50))
-    pipe.save_pretrained(path)
+    id2label = {i: f"label{i}, synonym{i}" for i in range(num_classes)}
+    save_dit_hub_layout(transformer, vae, DDIMScheduler(num_train_timesteps=50), id2label, path)
     index = json.loads((path / "model_index.json").read_text())
-    index["transformer"] = ["diffusers", "Transformer2DModel"]
-    index["id2label"] = {str(i): f"label{i}, synonym{i}" for i in range(num_classes)}
-    (path / "model_index.json").write_text(json.dumps(index))
-    config = json.loads((path / "transformer" / "config.json").read_text())
-    config["_class_name"] = "Transformer2DModel"
-    config.update(
-        cross_attention_dim=None, num_vector_embeds=None, use_linear_projection=False, only_cross_attention=False
-    )
-    (path / "transformer" / "config.json").write_text(json.dumps(config))
-    return pipe
+    assert index["_class_name"] == "DiTPipeline" and index["transformer"] == ["diffusers", "Transformer2DModel"]
 
 
 def test_loads_a_diffusers_dit_pipeline_directory(tmp_path) -> None:

@@ -224,9 +224,9 @@ class IterativeUnlearner(ClassificationUnlearner):
             batch_size=config.batch_size,
             seed=self.seed,
             progress=progress,
-            cpu=self.device == "cpu",
+            device=self.device,
         )
-        self.trainer = Trainer(self.model, optimizer, loop)
-        history = self.trainer.run(self._step, dict, lambda state: None, desc=self.name)
+        self.trainer = Trainer(loop).prepare(self.model, optimizer)
+        history = self.trainer.run(self._step, desc=self.name)
         model = self.finish()
         return UnlearnResult(model, self.name, time.time() - start, asdict(config), history)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .experiment import default_device
+from ..cli_common import check_device, default_device, parse_setting
 from .registry import CLASSIFICATION_METHODS, classification_method_config, resolve_method
 from .training import TrainConfig
 
@@ -30,7 +30,6 @@ def format_table(rows: list[tuple[str, dict[str, float], float, float | None]]) 
 
 
 def cmd_classify(args: argparse.Namespace) -> None:
-    from ..cli import check_device, parse_setting
     from ..io import write_json
     from .experiment import run_experiment
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..data import LabeledImages, cache_dir
 from ..io import atomic_directory, library_versions, settings_key, write_json
+from ..loop import default_device
 from .base import UnlearnResult
 from .metrics import DEFAULT_RETAIN_EVAL_SAMPLES, evaluate_classifier
 from .models import build_classifier, default_architecture
@@ -33,10 +34,6 @@ from .splits import DEFAULT_VALIDATION_SIZE, UnlearningSplits, load_splits
 from .training import TrainConfig, train_classifier
 
 CACHE_VERSION = 1  # bump when training changes in a way the settings key does not see
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def unlearn_classifier(

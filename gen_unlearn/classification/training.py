@@ -94,9 +94,9 @@ def train_classifier(
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = config.epochs * steps_per_epoch
     optimizer = make_optimizer(model.parameters(), config.optimizer, config.lr, config.momentum, config.weight_decay)
-    loop = TrainingConfig(steps=total, batch_size=config.batch_size, seed=seed, progress=progress, cpu=device == "cpu")
+    loop = TrainingConfig(steps=total, batch_size=config.batch_size, seed=seed, progress=progress, device=device)
     start = time.time()
-    trainer = Trainer(model, optimizer, loop)
+    trainer = Trainer(loop).prepare(model, optimizer)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
     order = torch.empty(0, dtype=torch.long)
@@ -112,6 +112,6 @@ def train_classifier(
         loss = trainer.optimizer_step(lambda: F.cross_entropy(trainer.model(x), y))
         return {"loss": loss}
 
-    history = trainer.run(step_fn, dict, lambda state: None, desc="training")
+    history = trainer.run(step_fn, desc="training")
     model = trainer.finish().eval()
     return TrainResult(model, time.time() - start, history)

@@ -1,11 +1,11 @@
 """Evaluation: sampling, forgetting accuracy, FID (torch-fidelity and clean-fid, offline), grids, benchmarks."""
 
+from ..sampling import make_grid, sample_generators, sample_images, save_png, save_samples
 from .bench import BenchResult, bench
 from .features import DEFAULT_RESIZE, INCEPTION_ENV, RESIZE_METHODS, InceptionNetwork, InceptionWeightsNotFoundError
 from .fid import BACKENDS, compute_fid, register_torch_fidelity_extractor
 from .grid import Grid, class_grid
 from .report import EvaluationReport, ForgettingScores, evaluate, forgetting_scores
-from .sampling import make_grid, sample_generators, sample_images, save_png, save_samples
 
 __all__ = [
     "BACKENDS",

@@ -27,8 +27,11 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
+from ..erase import erase
 from ..io import atomic_path, library_versions, write_json
 from ..loop import TrainingConfig
+from ..methods import METHODS
+from ..replay import DataFreeConfig
 from .features import DOMAIN_LABEL
 from .report import EvaluationReport, evaluate
 
@@ -155,7 +158,7 @@ def bench(
     seed: int = 0,
     training: TrainingConfig | None = None,
     method_settings: dict[str, dict[str, Any]] | None = None,
-    data_free_per_class: int = 100,
+    data_free: DataFreeConfig | None = None,
     pipeline_name: str | None = None,
     progress: bool = True,
     **evaluation: Any,
@@ -167,9 +170,6 @@ def bench(
     its data root, dataset and seed default to those of the erase. `method_settings` maps a method to its
     hyperparameters.
     """
-    from ..erase import erase
-    from ..methods import METHODS
-
     methods = [m.strip() for m in methods.split(",") if m.strip()] if isinstance(methods, str) else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if not methods or unknown:
@@ -210,7 +210,7 @@ def bench(
                 dataset=dataset,
                 seed=seed,
                 training=training,
-                data_free_per_class=data_free_per_class,
+                data_free=data_free,
                 on_step=snapshotter(step_list, snapshots),
                 **method_settings.get(method, {}),
             )

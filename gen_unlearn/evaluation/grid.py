@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 from pipelines import ClassConditionalPipeline
 
 from ..io import atomic_path, fingerprint_pipeline, library_versions
-from .sampling import make_grid, sample_images
+from ..sampling import make_grid, sample_images
 
 PADDING = 2  # pixels between images, before scaling
 BLOCK_GAP = 12  # pixels between the blocks of two pipelines

@@ -22,11 +22,11 @@ from pipelines import ClassConditionalPipeline
 from ..data import LabeledImages, load_dataset
 from ..hub import load_classifier
 from ..io import fingerprint_pipeline, library_versions, write_json
+from ..sampling import sample_images, save_samples
 from .accuracy import class_accuracy, classify
 from .features import DEFAULT_RESIZE, ClassifierFeatures, InceptionNetwork, module_sha256
 from .fid import BACKENDS, DomainBackend, check_backends, image_statistics, images_sha256, make_backend
 from .fid import reference_statistics as cached_reference_statistics
-from .sampling import sample_images, save_samples
 
 DEFAULT_NUM_SAMPLES = 1000
 DEFAULT_CLASSIFIER = "mnist-classifier"

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from torch.utils.data import Dataset
 
-from ..data import ForgetRemainSets, RandomBatches
+from ..batches import BatchStream, mixed_seed
+from ..data import ForgetRemainSets
 from ..denoiser import Denoiser
 from ..loop import Trainer, TrainingConfig
+from ..replay import DataFreeConfig
 
 
 @dataclass
@@ -26,6 +29,10 @@ class GenerativeUnlearner(ABC):
 
     Subclasses set `name` and `Config`, may compute masks or Fisher information in `prepare`, and
     implement `step`, which takes one or more optimizer steps through `trainer.optimizer_step`.
+
+    Randomness is a function of (seed, process, step): the batch streams draw batch k from (seed, k),
+    and the noise generator is reseeded at every step, so a resumed run repeats an uninterrupted one
+    and the only state to checkpoint is how many batches each stream has given.
     """
 
     name: ClassVar[str]
@@ -39,16 +46,29 @@ class GenerativeUnlearner(ABC):
         config: MethodConfig,
         training: TrainingConfig,
         fingerprint: str | None = None,
+        sampling: DataFreeConfig | None = None,
     ):
         self.denoiser, self.data, self.config, self.training = denoiser, data, config, training
         self.fingerprint = fingerprint  # of the input pipeline: the cache key of masks and Fisher tensors
+        self.sampling = sampling or DataFreeConfig()  # how a method that samples (SA's replay) draws its samples
         self.forget_class = data.forget_class
         self.trainer: Trainer | None = None
-        self.forget_batches = RandomBatches(data.forget_images, data.forget_labels, training.batch_size, training.seed)
-        self.remain_batches = RandomBatches(
-            data.remain_images, data.remain_labels, training.batch_size, training.seed + 1
-        )
+        self.rank = 0
+        self.forget_batches = self.stream(data.forget, training.seed)
+        self.remain_batches = self.stream(data.remain, training.seed + 1)
         self.generator = torch.Generator().manual_seed(training.seed + 2)
+
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.device if self.trainer is not None else next(self.denoiser.model.parameters()).device
+
+    def stream(self, dataset: Dataset, seed: int) -> BatchStream:
+        """Endless seeded batches of `dataset` through a DataLoader (workers for image files)."""
+        workers = self.training.num_workers
+        if workers is None:
+            workers = getattr(self.data.images, "num_workers", 0)
+        pin = workers > 0 and self.device.type == "cuda"
+        return BatchStream(dataset, self.training.batch_size, seed, workers, pin_memory=pin)
 
     def attach(self, trainer: Trainer) -> None:
         """Run inside `trainer`: compute the one-off statistics, then give each process its own batches.
@@ -61,12 +81,14 @@ class GenerativeUnlearner(ABC):
         streams = self.state_dict()
         self.prepare()
         self.load_state_dict(streams)
-        rank = trainer.accelerator.process_index
-        if rank:
-            seed = self.training.seed + 1000 * rank
-            self.forget_batches.generator.manual_seed(seed)
-            self.remain_batches.generator.manual_seed(seed + 1)
-            self.generator.manual_seed(seed + 2)
+        self.rank = trainer.accelerator.process_index
+        if self.rank:
+            self.forget_batches.reseed(mixed_seed(self.training.seed, self.rank, 0))
+            self.remain_batches.reseed(mixed_seed(self.training.seed, self.rank, 1))
+
+    def skipped_images(self) -> list[int]:
+        """Dataset indices of unreadable image files the streams skipped so far."""
+        return sorted(self.forget_batches.skipped | self.remain_batches.skipped)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -80,10 +102,10 @@ class GenerativeUnlearner(ABC):
     # -- batches --------------------------------------------------------------------------------
 
     def _encoded(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        device = self.trainer.device if self.trainer else torch.device("cpu")
         images, labels = batch
-        x0 = self.denoiser.encode(images.to(device), generator=self.generator)
-        return x0, labels.to(device)
+        images = images.to(self.device, non_blocking=True).float() / 127.5 - 1.0  # uint8 -> [-1, 1]
+        x0 = self.denoiser.encode(images, generator=self.generator)
+        return x0, labels.to(self.device)
 
     def forget_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x0, y) of the forget class, x0 in the denoiser's space (VAE latents for DiT)."""
@@ -99,18 +121,18 @@ class GenerativeUnlearner(ABC):
 
     # -- the loop -------------------------------------------------------------------------------
 
+    def train_step(self, step: int) -> dict[str, float]:
+        """What the loop calls: reseed the noise for (seed, process, step), then take the method's step."""
+        self.generator.manual_seed(mixed_seed(self.training.seed, self.rank, step, 2))
+        return self.step(step)
+
     @abstractmethod
     def step(self, step: int) -> dict[str, float]:
         """One unlearning iteration; returns the loss terms to show and record."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "forget_batches": self.forget_batches.state_dict(),
-            "remain_batches": self.remain_batches.state_dict(),
-            "generator": self.generator.get_state(),
-        }
+        return {"forget_batches": self.forget_batches.state_dict(), "remain_batches": self.remain_batches.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.forget_batches.load_state_dict(state["forget_batches"])
         self.remain_batches.load_state_dict(state["remain_batches"])
-        self.generator.set_state(state["generator"].cpu())

@@ -13,17 +13,17 @@ is used.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
-from ..data import RandomBatches
-from ..replay import generated_samples
-from ..saliency import trainable_parameters
+from ..images import ImageArray
+from ..replay import generated_samples, spread
+from ..saliency import fisher_diagonal, trainable_parameters
 from .base import GenerativeUnlearner, MethodConfig
-from .masks import cached_tensors
+from .cache import cached_tensors
 
 
 @dataclass
@@ -31,10 +31,10 @@ class SAConfig(MethodConfig):
     lr: float = 1e-4
     gamma: float = 1.0  # replay weight
     ewc_lambda: float = 10.0
-    replay_per_class: int = 500
-    fisher_samples: int = 50
+    replay_samples: int = 4500  # in all, spread over the remaining classes (the reference: 500 a class on MNIST)
+    fisher_samples: int = 50  # in all, spread over every class
     fisher_timesteps: int | None = None  # None: all T timesteps; else that many, evenly spaced (sum rescaled)
-    fisher_chunk: int = 250
+    fisher_chunk: int | None = None  # timesteps per backward pass; None: the training batch size (bounds memory)
 
 
 class SelectiveAmnesia(GenerativeUnlearner):
@@ -44,55 +44,56 @@ class SelectiveAmnesia(GenerativeUnlearner):
     config: SAConfig
 
     def prepare(self) -> None:
-        config, pipeline = self.config, self.denoiser.pipeline
-        self.image_shape = tuple(self.data.remain_images.shape[1:])
+        config = self.config
+        self.image_shape = self.data.image_shape
         remain_classes = [c for c in range(self.denoiser.num_classes) if c != self.forget_class]
-        replay_images, replay_labels = generated_samples(
-            pipeline, remain_classes, config.replay_per_class, seed=self.training.seed, fingerprint=self.fingerprint
-        )
-        self.remain_batches = RandomBatches(
-            replay_images, replay_labels, self.training.batch_size, self.training.seed + 1
-        )
-        self.fisher = cached_tensors(self, "fisher", self._fisher)
+        replay = self.samples(spread(config.replay_samples, remain_classes, self.training.seed), self.training.seed)
+        self.remain_batches = self.stream(replay, self.training.seed + 1)
+        seed = self.training.seed + 7
+        fisher_images = self.samples(spread(config.fisher_samples, range(self.denoiser.num_classes), seed), seed)
+        self.fisher = cached_tensors(self, "fisher", lambda: self._fisher(fisher_images))  # on the device, once
         self.initial = {n: p.detach().clone() for n, p in trainable_parameters(self.denoiser.model).items()}
 
-    def _fisher(self) -> dict[str, torch.Tensor]:
+    def samples(self, counts: dict[int, int], seed: int) -> ImageArray:
+        """The original model's own samples (drawn once, under the main process first, and cached)."""
+        sampling = self.sampling
+        with self.trainer.accelerator.main_process_first() if self.trainer else nullcontext():
+            return generated_samples(
+                self.denoiser.pipeline,
+                counts,
+                seed,
+                sampling.guidance_scale,
+                sampling.num_inference_steps,
+                sampling.dtype,
+                sampling.batch_size,
+                self.fingerprint,
+                self.training.progress,
+            )
+
+    def _fisher(self, images: ImageArray) -> dict[str, torch.Tensor]:
+        """F_i = mean over `images` of (∂/∂θ_i Σ_t ℓ(θ; x, y, t))², the sum over timesteps in chunks."""
         config, denoiser = self.config, self.denoiser
-        per_class = math.ceil(config.fisher_samples / denoiser.num_classes)
-        images, labels = generated_samples(
-            denoiser.pipeline,
-            range(denoiser.num_classes),
-            per_class,
-            seed=self.training.seed + 7,
-            fingerprint=self.fingerprint,
-        )
         T = denoiser.num_train_timesteps
         steps = config.fisher_timesteps or T
-        timesteps = torch.linspace(0, T - 1, steps).round().long()
+        timesteps = torch.linspace(0, T - 1, steps).round().long().to(self.device)
         scale = T / steps
-        params = trainable_parameters(denoiser.model)
-        fisher = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
-        device = self.trainer.device if self.trainer else torch.device("cpu")
-        for i in tqdm(range(len(labels)), desc="SA Fisher information", disable=not self.training.progress):
-            x0 = denoiser.encode(images[i : i + 1].to(device), generator=self.generator)
+        chunk = config.fisher_chunk or self.training.batch_size
+
+        def summed_over_timesteps(i: int) -> Iterator[torch.Tensor]:
+            image, label, _ = images[i]
+            x0 = denoiser.encode(image[None].to(self.device).float() / 127.5 - 1.0, generator=self.generator)
             dims = x0[0].numel()
-            denoiser.model.zero_grad(set_to_none=True)
-            for chunk in timesteps.split(config.fisher_chunk):
-                t = chunk.to(device)
+            for t in timesteps.split(chunk):
                 xs = x0.expand(len(t), *x0.shape[1:])
-                ys = labels[i : i + 1].to(device).expand(len(t))
-                (scale * dims * denoiser.loss(xs, ys, t=t, generator=self.generator).sum()).backward()
-            for n, p in params.items():
-                if p.grad is not None:
-                    fisher[n] += p.grad.detach().float().pow(2)
-        denoiser.model.zero_grad(set_to_none=True)
-        return {n: f / len(labels) for n, f in fisher.items()}
+                ys = torch.full((len(t),), label, device=self.device)
+                yield scale * dims * denoiser.loss(xs, ys, t=t, generator=self.generator).sum()
+
+        progress = "SA Fisher information" if self.training.progress else None
+        return fisher_diagonal(denoiser.model, range(len(images)), summed_over_timesteps, desc=progress)
 
     def ewc_penalty(self) -> torch.Tensor:
         params = trainable_parameters(self.trainer.unwrapped_model)
-        return sum(
-            (self.fisher[n].to(p.device) * (p - self.initial[n].to(p.device)).pow(2)).sum() for n, p in params.items()
-        )
+        return sum((self.fisher[n] * (p - self.initial[n]).pow(2)).sum() for n, p in params.items())
 
     def step(self, step: int) -> dict[str, float]:
         config = self.config

@@ -18,7 +18,7 @@ import torch
 from ..saliency import gradient_topk_mask, summed_gradients
 from ..weighting import other_class
 from .base import GenerativeUnlearner, MethodConfig
-from .masks import cached_tensors
+from .cache import cached_tensors
 
 
 @dataclass
@@ -38,19 +38,19 @@ class SalUn(GenerativeUnlearner):
     config: SalUnConfig
 
     def prepare(self) -> None:
+        """The gradient top-k mask, computed once at the initial model (and cached)."""
         self.mask = None
-        if self.config.mask_fraction is None:
-            return
+        if self.config.mask_fraction is not None:
+            self.mask = cached_tensors(self, "saliency-mask", self.saliency_mask)
 
+    def saliency_mask(self) -> dict[str, torch.Tensor]:
         def batch_loss(_: object) -> torch.Tensor:
             x0, y = self.forget_batch()
             return self.denoiser.loss(x0, y, generator=self.generator).mean()
 
-        model = self.denoiser.model
-        saliency = cached_tensors(
-            self, "saliency", lambda: summed_gradients(model, range(self.config.saliency_batches), batch_loss)
-        )
-        self.mask = gradient_topk_mask(saliency, self.config.mask_fraction)
+        batches = range(self.config.saliency_batches)
+        saliency = summed_gradients(self.denoiser.model, batches, batch_loss)
+        return gradient_topk_mask(saliency, self.config.mask_fraction)
 
     def step(self, step: int) -> dict[str, float]:
         config = self.config

@@ -22,7 +22,7 @@ import torch
 from ..saliency import fisher_diagonal, fisher_ratio_mask
 from ..weighting import adaptive_forget_weights, forget_weight
 from .base import GenerativeUnlearner, MethodConfig
-from .masks import cached_fisher_pair
+from .cache import cached_tensors
 
 
 @dataclass
@@ -50,25 +50,20 @@ class SFROn(GenerativeUnlearner):
     config: SFROnConfig
 
     def prepare(self) -> None:
+        """The Fisher-ratio mask, computed once at the initial model (and cached: only the mask, 1 bit a weight)."""
         self.mask = None
-        if self.config.mask_gamma is None:
-            return
+        if self.config.mask_gamma is not None:
+            self.mask = cached_tensors(self, "fisher-ratio-mask", self.fisher_ratio_mask)
 
+    def fisher_ratio_mask(self) -> dict[str, torch.Tensor]:
         def batch_loss(which: str) -> torch.Tensor:
             x0, y = self.forget_batch() if which == "forget" else self.remain_batch()
             return self.denoiser.loss(x0, y, generator=self.generator).mean()
 
-        n = self.config.fisher_batches
-        model = self.denoiser.model
-        fisher_f, fisher_r = cached_fisher_pair(
-            self,
-            "fisher-ratio",
-            lambda: (
-                fisher_diagonal(model, ["forget"] * n, batch_loss),
-                fisher_diagonal(model, ["remain"] * n, batch_loss),
-            ),
-        )
-        self.mask = fisher_ratio_mask(fisher_f, fisher_r, self.config.mask_gamma)
+        n, model = self.config.fisher_batches, self.denoiser.model
+        fisher_f = fisher_diagonal(model, ["forget"] * n, batch_loss)
+        fisher_r = fisher_diagonal(model, ["remain"] * n, batch_loss)
+        return fisher_ratio_mask(fisher_f, fisher_r, self.config.mask_gamma)
 
     def step(self, step: int) -> dict[str, float]:
         config, trainer = self.config, self.trainer

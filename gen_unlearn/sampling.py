@@ -1,7 +1,8 @@
-"""Sampling many images for evaluation: batched, seeded per sample, with a progress bar."""
+"""Sampling many images (training data, replay, evaluation): batched, seeded per sample, with a progress bar."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from tqdm.auto import tqdm
 
 from pipelines import ClassConditionalPipeline, images_to_uint8
 
-from ..io import atomic_path
+from .io import atomic_path
 
 
 def sample_generators(seed: int, indices: Sequence[int], device: str | torch.device = "cpu") -> list[torch.Generator]:
@@ -27,6 +28,21 @@ def sample_index(class_id: int, j: int) -> int:
     return (class_id << 20) + j
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def sampling_autocast(pipeline: ClassConditionalPipeline, dtype: str = "fp32") -> contextlib.AbstractContextManager:
+    """Sample in half precision (`bf16` or `fp16`) through autocast: the weights stay as they are, uncopied."""
+    if dtype not in DTYPES:
+        raise ValueError(f"sampling dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    device = pipeline._execution_device
+    if dtype == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 sampling needs a GPU: use --sampling-dtype bf16 or fp32 on the CPU")
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
 def sample_images(
     pipeline: ClassConditionalPipeline,
     class_labels: Sequence[int] | int,
@@ -37,6 +53,7 @@ def sample_images(
     batch_size: int = 250,
     progress: bool = True,
     desc: str = "sampling",
+    dtype: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample `num_per_class` images of each class. Returns uint8 images (N, H, W, C) and their labels (N,).
 
@@ -44,14 +61,33 @@ def sample_images(
     `batch_size` nor on `num_per_class`, and every pipeline starts sample (c, j) from the same noise.
     """
     classes = [class_labels] if isinstance(class_labels, (int, str)) else list(class_labels)
-    class_ids = [pipeline.class_id(c) for c in classes]
-    labels = np.repeat(np.array(class_ids, dtype=np.int64), num_per_class)
-    indices = [sample_index(c, j) for c in class_ids for j in range(num_per_class)]
+    counts = {pipeline.class_id(c): num_per_class for c in classes}
+    return sample_counts(
+        pipeline, counts, guidance_scale, num_inference_steps, seed, batch_size, progress, desc, dtype
+    )
+
+
+def sample_counts(
+    pipeline: ClassConditionalPipeline,
+    counts: dict[int, int],
+    guidance_scale: float | None = None,
+    num_inference_steps: int | None = None,
+    seed: int = 0,
+    batch_size: int = 250,
+    progress: bool = True,
+    desc: str = "sampling",
+    dtype: str = "fp32",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples 0..n−1 of each class c in `counts` (c -> n), on the pipeline's device, as `sample_images`."""
+    labels = np.array([c for c, n in counts.items() for _ in range(n)], dtype=np.int64)
+    indices = [sample_index(c, j) for c, n in counts.items() for j in range(n)]
     was_disabled = getattr(pipeline, "_progress_bar_config", {}).get("disable", False)
     pipeline.set_progress_bar_config(disable=True)
     chunks = []
     try:
-        with tqdm(total=len(labels), desc=desc, unit="img", disable=not progress) as bar:
+        with tqdm(total=len(labels), desc=desc, unit="img", disable=not progress) as bar, sampling_autocast(
+            pipeline, dtype
+        ):
             for start in range(0, len(labels), batch_size):
                 batch_labels = labels[start : start + batch_size]
                 generators = sample_generators(seed, indices[start : start + batch_size])
@@ -67,7 +103,8 @@ def sample_images(
     finally:
         pipeline.set_progress_bar_config(disable=was_disabled)
     if not chunks:
-        return np.zeros((0, *pipeline.latent_shape[1:], 1), np.uint8), labels
+        channels, height, width = pipeline.image_shape
+        return np.zeros((0, height, width, channels), np.uint8), labels
     return np.concatenate(chunks), labels
 
 
