@@ -4,13 +4,14 @@ from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline,
 
 from .classification import CLASSIFICATION_METHODS, run_experiment, unlearn_classifier
 from .classifier import SmallCNN, predict_proba
-from .data import LabeledImages, class_split, load_dataset, random_subset_split
+from .data import ForgetRemainSets, LabeledImages, class_split, load_dataset, random_subset_split
 from .denoiser import Denoiser
 from .erase import erase
 from .evaluation import bench, class_grid, evaluate, sample_images
 from .hub import load_classifier, load_pipeline, swap_scheduler
 from .loop import TrainingConfig
 from .methods import METHODS
+from .replay import DataFreeConfig
 
 __version__ = "0.1.0"
 
@@ -20,7 +21,9 @@ __all__ = [
     "ClassConditionalDDPMPipeline",
     "ClassConditionalDiTPipeline",
     "ClassConditionalPipeline",
+    "DataFreeConfig",
     "Denoiser",
+    "ForgetRemainSets",
     "LabeledImages",
     "SmallCNN",
     "TrainingConfig",

@@ -155,3 +155,26 @@ def test_erase_refuses_to_overwrite_or_to_write_over_its_input(capsys, tiny_ddpm
 def test_erase_with_missing_data_is_one_line(capsys, tiny_ddpm_dir, tmp_path) -> None:
     argv = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--steps", "1", "--data-root", str(tmp_path / "none")]
     one_line_error(capsys, [*argv, "--output", str(tmp_path / "o")], "mnist not found", "--data-root")
+
+
+def test_running_out_of_device_memory_is_one_line_and_leaves_nothing(capsys, tiny_ddpm_dir, tmp_path, monkeypatch):
+    from gen_unlearn.loop import Trainer
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(Trainer, "run", out_of_memory)
+    out = tmp_path / "o"
+    argv = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--steps", "1", "--data-free", "--output", str(out)]
+    argv += ["--data-free-forget", "1", "--data-free-remain", "2", "--sampling-steps", "2"]
+    one_line_error(capsys, argv, "out of memory", "--batch-size", "bf16")
+    assert not out.exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_bad_data_free_budgets_and_devices_are_one_line(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    base = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--data-free", "--output", str(tmp_path / "o")]
+    one_line_error(capsys, [*base, "--data-free-remain", "0"], "budgets must be at least 1")
+    one_line_error(capsys, [*base, "--device", "tpu:0"], "is not a torch device")
+    if not torch.cuda.is_available():
+        one_line_error(capsys, [*base, "--device", "cuda:1"], "no CUDA GPU")
+    assert not (tmp_path / "o").exists()
