@@ -14,7 +14,11 @@ from torch import nn
 
 
 class SmallCNN(ModelMixin, ConfigMixin):
-    """Two conv blocks and an MLP head: ≥ 99% on MNIST, trains in minutes on a CPU."""
+    """Two conv blocks and an MLP head: ≥ 99% on MNIST, trains in minutes on a CPU.
+
+    With `reject=True` the head has one more output, K = `num_classes`: "none of these", for images
+    that belong to no class (trained on `gen_unlearn.negatives`). Class k is still output k.
+    """
 
     @register_to_config
     def __init__(
@@ -27,6 +31,7 @@ class SmallCNN(ModelMixin, ConfigMixin):
         mean: float = 0.5,
         std: float = 0.5,
         id2label: dict[str, str] | None = None,
+        reject: bool = False,
     ):
         super().__init__()
 
@@ -44,7 +49,7 @@ class SmallCNN(ModelMixin, ConfigMixin):
         self.features = nn.Sequential(block(in_channels, width), block(width, 2 * width), nn.Flatten())
         flat = 2 * width * (image_size // 4) ** 2
         self.embed = nn.Sequential(nn.Dropout(0.25), nn.Linear(flat, hidden), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(hidden, num_classes + int(reject)))
 
     def penultimate(self, images: torch.Tensor) -> torch.Tensor:
         """The `hidden`-dimensional features before the last layer (a domain feature extractor)."""
@@ -55,9 +60,18 @@ class SmallCNN(ModelMixin, ConfigMixin):
         return self.head(self.penultimate(images))
 
 
+def rejects(classifier: nn.Module) -> bool:
+    """Whether `classifier` has a "none of these" output after its classes (the last one)."""
+    config = getattr(classifier, "config", None)
+    return bool(getattr(config, "reject", False)) if config is not None else False
+
+
 @torch.no_grad()
 def predict_proba(classifier: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Softmax probabilities for float images in [0, 1] (or uint8 in [0, 255]), in eval mode, batched."""
+    """Softmax probabilities for float images in [0, 1] (or uint8 in [0, 255]), in eval mode, batched.
+
+    (N, K), or (N, K + 1) for a classifier that `rejects`: the last column is "none of these".
+    """
     was_training = classifier.training
     classifier.eval()
     device = next(classifier.parameters()).device

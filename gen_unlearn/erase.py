@@ -161,9 +161,10 @@ def erase(
     denoiser = Denoiser(erased)
     unlearner: GenerativeUnlearner = METHODS[method](denoiser, sets, config, training, fingerprint, data_free)
     t0 = time.time()
-    # masks and Fisher information (or the cache's), before the model is wrapped for several processes:
-    # their backward passes must not synchronise gradients while the other processes wait for the cache
-    unlearner.attach(trainer)
+    # masks and Fisher information (or the cache's), in the training precision, before the model is wrapped
+    # for several processes: their backward passes must not synchronise gradients while the others wait
+    with trainer.accelerator.autocast():
+        unlearner.attach(trainer)
     timings["prepare"] = time.time() - t0
     trainer.prepare(denoiser.model, unlearner.make_optimizer(denoiser.model.parameters()))
     denoiser.network = trainer.model

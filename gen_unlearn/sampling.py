@@ -32,12 +32,12 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def sampling_autocast(pipeline: ClassConditionalPipeline, dtype: str = "fp32") -> contextlib.AbstractContextManager:
-    """Sample in half precision (`bf16` or `fp16`) through autocast: the weights stay as they are, uncopied."""
+    """Sample in `fp32`, or in half precision (`bf16`, `fp16`) through autocast: the weights stay as they are."""
     if dtype not in DTYPES:
         raise ValueError(f"sampling dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    if dtype == "fp32":
-        return contextlib.nullcontext()
     device = pipeline._execution_device
+    if dtype == "fp32":  # also inside a training loop's autocast: the samples are what their dtype says
+        return torch.autocast(device.type, enabled=False)
     if dtype == "fp16" and device.type != "cuda":
         raise ValueError("fp16 sampling needs a GPU: use --sampling-dtype bf16 or fp32 on the CPU")
     return torch.autocast(device.type, dtype=DTYPES[dtype])

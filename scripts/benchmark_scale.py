@@ -97,12 +97,14 @@ def measure_erase(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize(device)
         marks.append(time.time())
 
-    start = time.time()
     erased = erase(pipeline, 1, args.method, data=random_sets(pipeline, 4 * args.batch_size), training=training,
                    on_step=on_step, **settings)  # fmt: skip
-    timed = marks[args.warmup_steps - 1 :] if args.warmup_steps else [start + erased.run_record["timings_s"]["data"]]
-    step_s = (timed[-1] - timed[0]) / max(1, len(timed) - 1)
-    prepare_s = erased.run_record["timings_s"]["prepare"]
+    timings = erased.run_record["timings_s"]
+    if args.warmup_steps:  # the steps after the warm-up ones
+        step_s = (marks[-1] - marks[args.warmup_steps - 1]) / args.timed_steps
+    else:
+        step_s = timings["train"] / steps
+    prepare_s = timings["prepare"]
     default_steps = METHODS[args.method].default_steps
     return {
         "kind": "erase",
@@ -145,13 +147,15 @@ def method_settings(args: argparse.Namespace, method: str) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["sampling            dtype   images  steps  img/s    peak GiB"]
-    for r in (r for r in rows if r.get("kind") == "sampling"):
+    sampling = [r for r in rows if r.get("kind") == "sampling"]
+    lines = ["sampling            dtype   images  steps  img/s    peak GiB"] if sampling else []
+    for r in sampling:
         if "error" in r:
             lines.append(f"{'':<20}{r.get('dtype', ''):<8}error: {r['error']}")
             continue
         lines.append(f"{'':<20}{r['dtype']:<8}{r['images']:>6}{r['steps']:>7}{r['img_per_s']:>7.2f}{r['peak_gib']:>12.1f}")
-    lines += ["", "method  batch  precision  prepare s  s/step   default steps  projected   peak GiB"]
+    lines += [""] if sampling else []
+    lines += ["method  batch  precision  prepare s  s/step   default steps  projected   peak GiB"]
     for r in (r for r in rows if r.get("kind") == "erase"):
         if "error" in r:
             lines.append(f"{r['method']:<8}{r['batch_size']:>5}  error: {r['error']}")
