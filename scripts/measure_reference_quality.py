@@ -7,7 +7,8 @@
 For each pipeline: sample --num-per-class images of every class with the pipeline's saved default
 sampler (seeded), classify them with the reference classifier, and print the share put in the
 requested class (the target is ≥ 97% on every class). The classifier's own test accuracy is
-measured on the real MNIST test set (target ≥ 99.0%). Results go to --output/quality.json.
+measured on the real MNIST test set (target ≥ 99.0%). Results go to --output/quality.json. The
+classifiers' cards are written by scripts/train_reference_classifier.py, which measures them.
 """
 
 from __future__ import annotations
@@ -126,34 +127,6 @@ One row per class, the first ten samples of the measurement.
 """
 
 
-def classifier_card(result: dict, train: dict) -> str:
-    rows = "\n".join(f"| {cls} | {acc * 100:.2f}% |" for cls, acc in result["test_accuracy_per_class"].items())
-    args = train.get("args", {})
-    params, minutes = train.get("parameters", 0), train.get("wall_time_s", 0) / 60
-    return f"""---
-library_name: gen_unlearn
-tags: [mnist, image-classification, gen_unlearn]
----
-# mnist-classifier
-
-The classifier that judges generated digits (forgetting accuracy and remaining-class accuracy).
-`gen_unlearn.load_classifier("mnist-classifier")`; input float images in [0, 1], shape (N, 1, 28, 28).
-
-- `SmallCNN`: two conv blocks (32 and 64 channels, batch norm), a 128-unit hidden layer; {params:,} parameters
-- trained {args.get("epochs")} epochs on the MNIST training set with small random affine augmentation,
-  Adam + one-cycle lr {args.get("lr")}; wall time {minutes:.0f} min on {train.get("hardware")}
-- script: `scripts/train_reference_classifier.py`
-
-## Measured quality
-MNIST test set accuracy **{result["test_accuracy"] * 100:.2f}%** (target ≥ 99.0%), measured by
-`scripts/measure_reference_quality.py`:
-
-| class | accuracy |
-|---|---|
-{rows}
-"""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipelines", nargs="+", default=list(SHIPPED_PIPELINES))
@@ -191,11 +164,6 @@ def main() -> None:
             vae_train = json.loads(vae_file.read_text()) if vae_file.exists() else None
             (folder / "README.md").write_text(pipeline_card(Path(name).name, result, train, vae_train))
             write_json(folder / "quality.json", result)
-    if args.write_cards:
-        folder = Path(resolve(args.classifier, ("mnist-classifier",), "classifier"))
-        train = json.loads((folder / "train.json").read_text()) if (folder / "train.json").exists() else {}
-        (folder / "README.md").write_text(classifier_card(results["classifier"], train))
-        write_json(folder / "quality.json", results["classifier"])
     results["versions"] = library_versions()
     write_json(args.output / "quality.json", results)
     ok = results["classifier"]["meets_target"] and all(r["meets_target"] for r in names.values())

@@ -9,7 +9,8 @@ class (`gen_unlearn.negatives`: noise, constant and blurred images, blobs, strok
 dataset's images), labelled K. Records in --output/train.json, beside the saved model: test accuracy
 on real images (a rejected real image counts as an error), per class, the share of real test images
 rejected, and the share of held-out negatives of each kind rejected (other seeds, the other dataset's
-test split), with the targets: ≥ 99% (MNIST) or ≥ 91% (Fashion-MNIST) accuracy, ≥ 99% of negatives rejected.
+test split), with the targets: ≥ 99% (MNIST) or ≥ 91% (Fashion-MNIST) accuracy, ≥ 99% of negatives rejected;
+quality.json and the model card README.md go beside it (copy the folder into gen_unlearn/pretrained/ to ship it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 
 from gen_unlearn.classifier import SmallCNN, predict_proba
 from gen_unlearn.data import load_dataset
-from gen_unlearn.io import library_versions, write_json
+from gen_unlearn.io import atomic_directory, library_versions, write_json
 from gen_unlearn.negatives import KINDS, mixed_negatives, synthetic_negatives
 
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
@@ -53,6 +54,55 @@ def measure(model: SmallCNN, test, other_test, seed: int, per_kind: int) -> dict
         result["negatives_rejected_per_kind"] = rejected
         result["negatives_rejected"] = sum(rejected.values()) / len(rejected)
     return result
+
+
+def classifier_card(name: str, dataset: str, result: dict, train: dict) -> str:
+    """The model card: what it is, how it was trained, and what was measured against its targets."""
+    rows = "\n".join(f"| {cls} | {acc * 100:.2f}% |" for cls, acc in result["test_accuracy_per_class"].items())
+    args, shown = train["args"], {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
+    other = {"mnist": "Fashion-MNIST", "fashion-mnist": "MNIST"}[dataset]
+    reject = ""
+    if args.get("reject", True):
+        kinds = "\n".join(f"| {k} | {v * 100:.2f}% |" for k, v in result["negatives_rejected_per_kind"].items())
+        reject = f"""
+An extra output, index {train["num_classes"]}, says "none of these". It was trained on {args["negatives_share"]:.0%} as
+many negatives as real images in every batch (`gen_unlearn.negatives`: uniform and Gaussian noise, constant
+and blurred images, blobs, strokes, {other} images), so that an erased class drawn as a blank square
+or noise is not called a class.
+
+## Negatives rejected
+{args["measure_per_kind"]:,} held-out negatives of each kind (other seeds; the other dataset's test split);
+**{result["negatives_rejected"] * 100:.2f}%** rejected in all (target ≥ {TARGET_REJECTED:.0%}):
+
+| kind | rejected |
+|---|---|
+{kinds}
+
+Real test images rejected: {result["real_rejected"] * 100:.2f}%.
+"""
+    return f"""---
+library_name: gen_unlearn
+tags: [{dataset}, image-classification, gen_unlearn]
+---
+# {name}
+
+The classifier that judges generated {shown} images (forgetting accuracy and remaining-class accuracy).
+`gen_unlearn.load_classifier("{name}")`; input float images in [0, 1], shape (N, 1, 28, 28).
+
+- `SmallCNN`: two conv blocks (32 and 64 channels, batch norm), a 128-unit hidden layer; {train["parameters"]:,}
+  parameters
+- trained {args["epochs"]} epochs on the {shown} training set with small random affine augmentation,
+  Adam + one-cycle lr {args["lr"]}; wall time {train["wall_time_s"] / 60:.0f} min on {train["hardware"]}
+- script: `scripts/train_reference_classifier.py --dataset {dataset} --epochs {args["epochs"]}`
+{reject}
+## Measured quality
+{shown} test set accuracy **{result["test_accuracy"] * 100:.2f}%** (target ≥ {TARGET_ACCURACY[dataset]:.0%}; a
+rejected real image counts as an error), measured by `scripts/train_reference_classifier.py`:
+
+| class | accuracy |
+|---|---|
+{rows}
+"""
 
 
 def main() -> None:
@@ -115,20 +165,23 @@ def main() -> None:
         f"negatives rejected {result.get('negatives_rejected', 0):.4f} "
         + str({k: round(v, 4) for k, v in result.get("negatives_rejected_per_kind", {}).items()})
     )
-    model.save_pretrained(args.output)
-    write_json(
-        args.output / "train.json",
-        {
-            "dataset": args.dataset,
-            **result,
-            "targets": {"test_accuracy": TARGET_ACCURACY[args.dataset], "negatives_rejected": TARGET_REJECTED},
-            "wall_time_s": round(wall, 1),
-            "args": vars(args),
-            "hardware": f"CPU, {torch.get_num_threads()} threads",
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "versions": library_versions(),
-        },
-    )
+    record = {
+        "dataset": args.dataset,
+        "num_classes": train.num_classes,
+        **result,
+        "targets": {"test_accuracy": TARGET_ACCURACY[args.dataset], "negatives_rejected": TARGET_REJECTED},
+        "wall_time_s": round(wall, 1),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "hardware": f"CPU, {torch.get_num_threads()} threads",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "versions": library_versions(),
+    }
+    with atomic_directory(args.output) as tmp:
+        model.save_pretrained(tmp)
+        write_json(tmp / "train.json", record)
+        write_json(tmp / "quality.json", result)
+        name = {"mnist": "mnist-classifier", "fashion-mnist": "fashion-classifier"}[args.dataset]
+        (tmp / "README.md").write_text(classifier_card(name, args.dataset, result, record))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import torch
 from conftest import SHARED, tiny_ddpm, tiny_sets
 
 import gen_unlearn
-from gen_unlearn.classifier import SmallCNN
+from gen_unlearn.classifier import SmallCNN, rejects
 from gen_unlearn.data import LabeledImages, load_dataset
 from gen_unlearn.erase import erase
 from gen_unlearn.evaluation.accuracy import classify
@@ -41,6 +41,7 @@ from gen_unlearn.evaluation.fid import (
 from gen_unlearn.evaluation.grid import BLOCK_GAP, HEADER_HEIGHT, MARK_COLOUR, block_size, class_grid
 from gen_unlearn.evaluation.report import forgetting_scores
 from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.negatives import KINDS, mixed_negatives, synthetic_negatives
 
 INCEPTION = SHARED / "weights" / "inception-2015-12-05-fid.torchscript.pt"
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -93,6 +94,42 @@ def test_forgetting_scores_on_known_probabilities() -> None:
     assert scores.num_samples == 4
     with pytest.raises(ValueError, match="out of range"):
         forgetting_scores(p, forget_class=3)
+
+
+def test_forgetting_scores_with_a_reject_output() -> None:
+    # 3 classes and "none of these" (the last column)
+    p = torch.tensor(
+        [[0.05, 0.15, 0.0, 0.8], [0.1, 0.8, 0.1, 0.0], [0.0, 0.3, 0.1, 0.6], [0.1, 0.2, 0.7, 0.0]], dtype=torch.float64
+    )
+    scores = forgetting_scores(p, forget_class=1, rejects=True)
+    assert scores.forgetting_accuracy == pytest.approx(1 / 4), "only row 1 is put in class 1 when rejecting is allowed"
+    assert scores.papers_forgetting_accuracy == pytest.approx(3 / 4), "arg-max over the 3 classes: rows 0, 1 and 2"
+    assert scores.rejected == pytest.approx(2 / 4)
+    assert scores.drawn_as == {"1": 0.25, "2": 0.25, "none": 0.5}
+    assert scores.mean_forget_probability == pytest.approx((0.75 + 0.8 + 0.75 + 0.2) / 4)
+    plain = forgetting_scores(p[:, :3], forget_class=1)
+    assert plain.papers_forgetting_accuracy == plain.forgetting_accuracy and plain.rejected == 0
+    with pytest.raises(ValueError, match="out of range for 3 classes"):
+        forgetting_scores(p, forget_class=3, rejects=True)
+
+
+def test_a_small_cnn_with_a_reject_output_round_trips(tmp_path) -> None:
+    model = SmallCNN(num_classes=4, image_size=8, reject=True)
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 5) and rejects(model)
+    model.save_pretrained(tmp_path)
+    loaded = SmallCNN.from_pretrained(tmp_path)
+    assert rejects(loaded) and loaded.config.num_classes == 4 and not rejects(SmallCNN(num_classes=4, image_size=8))
+
+
+def test_negatives_of_every_kind_have_the_shape_asked_for() -> None:
+    g = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (5, 1, 12, 12), dtype=torch.uint8, generator=g)
+    for kind in KINDS:
+        images = synthetic_negatives(kind, 6, (1, 12, 12), g, real=real, other=real)
+        assert images.shape == (6, 1, 12, 12) and images.dtype == torch.uint8, kind
+    assert mixed_negatives(20, (3, 12, 12), g).shape == (20, 3, 12, 12)
+    with pytest.raises(ValueError, match="need real images"):
+        synthetic_negatives("blurred", 2, (1, 12, 12), g)
 
 
 def test_forgetting_accuracy_of_the_shipped_classifier_on_real_digits(mnist_test) -> None:

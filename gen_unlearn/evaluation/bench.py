@@ -51,6 +51,8 @@ class BenchRow:
             "method": self.method,
             "steps": "" if self.steps is None else self.steps,
             "forgetting_accuracy": r.forgetting.forgetting_accuracy,
+            "papers_forgetting_accuracy": r.forgetting.papers_forgetting_accuracy,
+            "rejected": r.forgetting.rejected,
             "mean_entropy": r.forgetting.mean_entropy,
             "mean_forget_probability": r.forgetting.mean_forget_probability,
             "remain_accuracy_mean": r.remain_accuracy_mean,

@@ -19,6 +19,7 @@ import torch
 
 from pipelines import ClassConditionalPipeline
 
+from ..classifier import rejects
 from ..data import LabeledImages, load_dataset
 from ..hub import load_classifier
 from ..io import fingerprint_pipeline, library_versions, write_json
@@ -34,27 +35,46 @@ DEFAULT_CLASSIFIER = "mnist-classifier"
 
 @dataclass
 class ForgettingScores:
-    """How much of the forgotten class is still there, judged by a classifier on its samples."""
+    """How much of the forgotten class is still there, judged by a classifier on its samples.
+
+    With a classifier that can answer "none of these" (a reject output), `forgetting_accuracy` is the
+    share put in the forgotten class when rejecting is allowed; `papers_forgetting_accuracy` is the
+    papers' protocol, the arg-max over the K class outputs only (a blank image must then be called some
+    class). Without a reject output the two are the same.
+    """
 
     forgetting_accuracy: float  # share of samples the classifier assigns to the forgotten class
-    mean_entropy: float  # of the classifier's prediction, in nats
-    mean_forget_probability: float  # mean probability the classifier gives the forgotten class
+    mean_entropy: float  # of the classifier's prediction over the K classes, in nats
+    mean_forget_probability: float  # mean probability the classifier gives the forgotten class (K classes)
     num_samples: int
+    papers_forgetting_accuracy: float = math.nan  # arg-max over the K class outputs only
+    rejected: float = 0.0  # share of samples called "none of these"
+    drawn_as: dict[str, float] = field(default_factory=dict)  # class index (or "none") -> share of samples
 
 
-def forgetting_scores(probabilities: torch.Tensor, forget_class: int) -> ForgettingScores:
-    """FA, mean entropy and mean forgotten-class probability from class probabilities (N, K) of forget samples."""
+def forgetting_scores(probabilities: torch.Tensor, forget_class: int, rejects: bool = False) -> ForgettingScores:
+    """FA (reject-aware and the papers'), the share rejected, where the samples went, mean entropy and mean
+    forgotten-class probability, from a classifier's probabilities of forget samples: (N, K), or (N, K + 1)
+    when it `rejects` (the last column is "none of these")."""
     if probabilities.ndim != 2 or not len(probabilities):
         raise ValueError(f"need class probabilities of shape (N, K) with N ≥ 1, got {tuple(probabilities.shape)}")
-    if not 0 <= forget_class < probabilities.shape[1]:
-        raise ValueError(f"forget class {forget_class} is out of range for {probabilities.shape[1]} classes")
+    num_classes = probabilities.shape[1] - int(rejects)
+    if not 0 <= forget_class < num_classes:
+        raise ValueError(f"forget class {forget_class} is out of range for {num_classes} classes")
     p = probabilities.double()
-    entropy = -(p * p.clamp_min(1e-12).log()).sum(-1)
+    verdict = p.argmax(-1)
+    classes_only = p[:, :num_classes] / p[:, :num_classes].sum(-1, keepdim=True).clamp_min(1e-12)
+    entropy = -(classes_only * classes_only.clamp_min(1e-12).log()).sum(-1)
+    counts = torch.bincount(verdict, minlength=p.shape[1]).double() / len(p)
+    names = [str(c) for c in range(num_classes)] + (["none"] if rejects else [])
     return ForgettingScores(
-        forgetting_accuracy=float((p.argmax(-1) == forget_class).double().mean()),
+        forgetting_accuracy=float((verdict == forget_class).double().mean()),
         mean_entropy=float(entropy.mean()),
-        mean_forget_probability=float(p[:, forget_class].mean()),
+        mean_forget_probability=float(classes_only[:, forget_class].mean()),
         num_samples=len(p),
+        papers_forgetting_accuracy=float((classes_only.argmax(-1) == forget_class).double().mean()),
+        rejected=float(counts[num_classes]) if rejects else 0.0,
+        drawn_as={name: float(share) for name, share in zip(names, counts.tolist(), strict=True) if share > 0},
     )
 
 
@@ -109,6 +129,9 @@ class EvaluationReport:
         ref = self.protocol.get("reference", {})
         rows = [
             ("forgetting accuracy (FA)", f"{self.forgetting.forgetting_accuracy:.4f}"),
+            ("  FA, papers' protocol (arg-max over K classes)", f"{self.forgetting.papers_forgetting_accuracy:.4f}"),
+            ("  rejected (none of these)", f"{self.forgetting.rejected:.4f}"),
+            ("  drawn as", drawn_as_text(self.forgetting.drawn_as, self.class_names)),
             ("  samples of the forgotten class", str(self.forgetting.num_samples)),
             ("  mean entropy (nats)", f"{self.forgetting.mean_entropy:.4f}"),
             (f"  mean p(class {fc})", f"{self.forgetting.mean_forget_probability:.4f}"),
@@ -136,6 +159,15 @@ class EvaluationReport:
         width = max(len(label) for label, _ in rows)
         header = f"evaluation: forget class {fc} ({name})"
         return "\n".join([header, "-" * len(header), *(f"{label:<{width}}  {value}" for label, value in rows)])
+
+
+def drawn_as_text(drawn_as: dict[str, float], class_names: Sequence[str], top: int = 4) -> str:
+    """The classes the forgotten class's samples were put in, most often first: "none 0.92, 8 (eight) 0.05"."""
+    ranked = sorted(drawn_as.items(), key=lambda item: -item[1])[:top]
+    return ", ".join(
+        f"{name} {share:.2f}" if name == "none" else f"{name} ({class_names[int(name)]}) {share:.2f}"
+        for name, share in ranked
+    )
 
 
 def resolve_classifier(classifier: str | os.PathLike | torch.nn.Module | None, device: torch.device) -> tuple:
@@ -276,7 +308,7 @@ def evaluate(
     t0 = time.time()
     probabilities = classify(model, images)
     is_forget = torch.from_numpy(labels == forget_id)
-    forgetting = forgetting_scores(probabilities[is_forget], forget_id)
+    forgetting = forgetting_scores(probabilities[is_forget], forget_id, rejects(model))
     remain_mask = ~is_forget
     remain_accuracy = class_accuracy(probabilities[remain_mask], labels[remain_mask.numpy()]).per_class
     timings["classify"] = time.time() - t0
@@ -342,7 +374,7 @@ def evaluate(
         "num_samples_per_class": num_samples,
         "num_forget_samples": forgetting.num_samples,
         "num_fid_samples": len(remain_images),
-        "classifier": {"name": classifier_name, "sha256": module_sha256(model)},
+        "classifier": {"name": classifier_name, "sha256": module_sha256(model), "reject_output": rejects(model)},
         "fid": fid_protocol,
         "reference": {**reference_info, "cache": cache_files} if reference_info else None,
         "device": str(device),
