@@ -40,6 +40,9 @@ def add_evaluation_options(
     parser.add_argument("--reference-split", default="test", choices=["test", "train"], help="(default test)")
     parser.add_argument("--reference-per-class", type=int, help="real images per class (default: all of the split)")
     parser.add_argument(
+        "--remain-classes", type=int, help="evaluate K of the remaining classes, a seeded choice (default: all)"
+    )
+    parser.add_argument(
         "--fid-backends",
         type=parse_backends,
         default=backends,
@@ -63,6 +66,7 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict:
         "data_root": args.data_root,
         "reference_split": args.reference_split,
         "reference_per_class": args.reference_per_class,
+        "remain_classes": args.remain_classes,
         "fid_backends": args.fid_backends,
         "inception": inception,
         "resize": args.resize,
@@ -180,7 +184,7 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     grid.add_argument("--labels", nargs="+", help="a name per pipeline (default: their folder names)")
     grid.add_argument("--forget-class", help="class to mark (index or name)")
     grid.add_argument("--num-per-class", type=int, default=8)
-    grid.add_argument("--classes", help="comma-separated classes (default: all)")
+    grid.add_argument("--classes", help="comma-separated classes (default: all; over 20, the forgotten one and 9)")
     grid.add_argument("--scale", type=int, default=2, help="pixel scale of the images (default 2)")
     add_sampler_options(grid)
     grid.add_argument("--output", required=True, help="the PNG file (its protocol goes beside it as .json)")

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, tiny_ddpm, tiny_sets
+from conftest import SHARED, tiny_ddpm, tiny_dit, tiny_sets
 
 import gen_unlearn
 from gen_unlearn.classifier import SmallCNN, rejects
@@ -38,7 +38,14 @@ from gen_unlearn.evaluation.fid import (
     register_torch_fidelity_extractor,
     relative_difference,
 )
-from gen_unlearn.evaluation.grid import BLOCK_GAP, HEADER_HEIGHT, MARK_COLOUR, block_size, class_grid
+from gen_unlearn.evaluation.grid import (
+    BLOCK_GAP,
+    HEADER_HEIGHT,
+    MARK_COLOUR,
+    block_size,
+    class_grid,
+    default_grid_classes,
+)
 from gen_unlearn.evaluation.report import forgetting_scores
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.negatives import KINDS, mixed_negatives, synthetic_negatives
@@ -348,3 +355,21 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     saved = json.loads((out / "results.json").read_text())
     assert saved["steps"] == [0, 1, 3] and saved["protocol"]["evaluation"]["num_samples_per_class"] == 4
     assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in PLOTS)
+
+
+def test_a_1000_class_dit_is_evaluated_on_a_seeded_subset_of_remaining_classes() -> None:
+    pipe = tiny_dit(num_classes=1000)
+    torch.manual_seed(0)
+    classifier = SmallCNN(num_classes=1000, in_channels=3, image_size=8, reject=True)
+    common = {"classifier": classifier, "fid_backends": (), "num_inference_steps": 2, "progress": False}
+    report = gen_unlearn.evaluate(pipe, 207, num_samples=2, remain_classes=3, seed=1, **common)
+    chosen = report.protocol["remain_classes"]
+    assert len(chosen["evaluated"]) == 3 and 207 not in chosen["evaluated"] and chosen["of"] == 999
+    assert sorted(report.remain_accuracy) == chosen["evaluated"] and report.forgetting.num_samples == 2
+    again = gen_unlearn.evaluate(pipe, 207, num_samples=2, remain_classes=3, seed=1, **common)
+    assert again.protocol["remain_classes"] == chosen, "the choice is seeded"
+    assert set(report.forgetting.drawn_as) <= {*map(str, range(1000)), "none"}
+    with pytest.raises(ValueError, match="at least 1"):
+        gen_unlearn.evaluate(pipe, 207, num_samples=2, remain_classes=0, **common)
+    rows = default_grid_classes(1000, 207, seed=0)
+    assert len(rows) == 10 and rows[0] == 207 and default_grid_classes(10, 3) == list(range(10))

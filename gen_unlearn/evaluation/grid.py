@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
@@ -49,6 +50,19 @@ def block_size(rows: int, cols: int, height: int, width: int, scale: int) -> tup
     return (cols * (width + PADDING) + PADDING) * scale, (rows * (height + PADDING) + PADDING) * scale
 
 
+MAX_DEFAULT_ROWS = 20
+
+
+def default_grid_classes(num_classes: int, forget_id: int | None, seed: int = 0) -> list[int]:
+    """Every class, or for more than 20 the forgotten class and 9 others (a seeded choice)."""
+    if num_classes <= MAX_DEFAULT_ROWS:
+        return list(range(num_classes))
+    others = [c for c in range(num_classes) if c != forget_id]
+    order = torch.randperm(len(others), generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen = sorted(others[i] for i in order[:9])
+    return chosen if forget_id is None else [forget_id, *chosen]
+
+
 def class_grid(
     pipelines: ClassConditionalPipeline | Sequence[ClassConditionalPipeline],
     labels: Sequence[str] | None = None,
@@ -64,7 +78,8 @@ def class_grid(
 ) -> Grid:
     """Sample `num_per_class` images of each class from each pipeline and lay them out side by side.
 
-    Rows are classes (all of them by default), columns the samples; each pipeline gets a block with its
+    Rows are classes (all of them by default; for more than 20, the forgotten class and 9 others), columns the
+    samples; each pipeline gets a block with its
     label above it. The forgotten class's row is framed and its name written in red.
     """
     pipelines = [pipelines] if isinstance(pipelines, ClassConditionalPipeline) else list(pipelines)
@@ -79,8 +94,10 @@ def class_grid(
     for other in pipelines[1:]:
         if other.num_classes != first.num_classes:
             raise ValueError("the pipelines to compare have different numbers of classes")
-    class_ids = [first.class_id(c) for c in (classes if classes is not None else range(first.num_classes))]
     forget_id = first.class_id(forget_class) if forget_class is not None else None
+    if classes is None:
+        classes = default_grid_classes(first.num_classes, forget_id, seed)
+    class_ids = [first.class_id(c) for c in classes]
 
     blocks, image_heights = [], set()
     for label, pipeline in zip(labels, pipelines, strict=True):

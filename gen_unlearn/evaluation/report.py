@@ -161,6 +161,17 @@ class EvaluationReport:
         return "\n".join([header, "-" * len(header), *(f"{label:<{width}}  {value}" for label, value in rows)])
 
 
+def chosen_remain_classes(num_classes: int, forget_id: int, k: int | None, seed: int) -> list[int]:
+    """All remaining classes, or a seeded choice of `k` of them (sorted)."""
+    others = [c for c in range(num_classes) if c != forget_id]
+    if k is None or k >= len(others):
+        return others
+    if k < 1:
+        raise ValueError(f"--remain-classes must be at least 1, got {k}")
+    order = torch.randperm(len(others), generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(others[i] for i in order[:k])
+
+
 def drawn_as_text(drawn_as: dict[str, float], class_names: Sequence[str], top: int = 4) -> str:
     """The classes the forgotten class's samples were put in, most often first: "none 0.92, 8 (eight) 0.05"."""
     ranked = sorted(drawn_as.items(), key=lambda item: -item[1])[:top]
@@ -215,6 +226,7 @@ def evaluate(
     reference: LabeledImages | None = None,
     reference_split: str = "test",
     reference_per_class: int | None = None,
+    remain_classes: int | None = None,
     fid_backends: Sequence[str] = BACKENDS,
     inception: str | os.PathLike | InceptionNetwork | None = None,
     resize: str = DEFAULT_RESIZE,
@@ -237,6 +249,8 @@ def evaluate(
         dataset, data_root, reference_split, reference_per_class: the real images FID compares with
             (all images of the remaining classes in the split, or the first `reference_per_class` of each);
             `reference` gives them directly instead (for data that `load_dataset` does not know).
+        remain_classes: evaluate K of the remaining classes, a seeded choice recorded in the protocol
+            (for many-class pipelines: 1000 ImageNet classes × `num_samples` is rarely affordable).
         fid_backends: any of "torch-fidelity", "clean-fid" (each extracts its own features); empty for no FID.
         inception: the FID Inception TorchScript file (or a loaded `InceptionNetwork`); default
             `$GEN_UNLEARN_INCEPTION`, else clean-fid's download.
@@ -251,7 +265,7 @@ def evaluate(
         raise ValueError(f"num_samples must be at least 1, got {num_samples}")
     backends_wanted = check_backends(list(fid_backends))
     forget_id = pipeline.class_id(forget_class)
-    remain_ids = [c for c in range(pipeline.num_classes) if c != forget_id]
+    remain_ids = chosen_remain_classes(pipeline.num_classes, forget_id, remain_classes, seed)
     device = pipeline._execution_device
     if backends_wanted and num_samples * len(remain_ids) < 2:
         raise ValueError("FID needs at least 2 samples of the remaining classes: raise num_samples")
@@ -292,7 +306,7 @@ def evaluate(
     t0 = time.time()
     images, labels = sample_images(
         pipeline,
-        list(range(pipeline.num_classes)),
+        [forget_id, *remain_ids],
         num_samples,
         guidance_scale=guidance_scale,
         num_inference_steps=num_inference_steps,
@@ -372,6 +386,11 @@ def evaluate(
         "seed": seed,
         "seeding": "sample j of class c has its own generator seeded by (seed, c, j)",
         "num_samples_per_class": num_samples,
+        "remain_classes": {
+            "evaluated": remain_ids,
+            "of": pipeline.num_classes - 1,
+            "selection": "all" if len(remain_ids) == pipeline.num_classes - 1 else f"seeded choice (seed {seed})",
+        },
         "num_forget_samples": forgetting.num_samples,
         "num_fid_samples": len(remain_images),
         "classifier": {"name": classifier_name, "sha256": module_sha256(model), "reject_output": rejects(model)},
