@@ -43,6 +43,9 @@ def add_evaluation_options(
         "--remain-classes", type=int, help="evaluate K of the remaining classes, a seeded choice (default: all)"
     )
     parser.add_argument(
+        "--reference-stats", metavar="NPZ", help="precomputed FID statistics (mu, sigma) instead of reference images"
+    )
+    parser.add_argument(
         "--fid-backends",
         type=parse_backends,
         default=backends,
@@ -66,6 +69,7 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict:
         "data_root": args.data_root,
         "reference_split": args.reference_split,
         "reference_per_class": args.reference_per_class,
+        "reference_stats": args.reference_stats,
         "remain_classes": args.remain_classes,
         "fid_backends": args.fid_backends,
         "inception": inception,

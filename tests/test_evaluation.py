@@ -373,3 +373,30 @@ def test_a_1000_class_dit_is_evaluated_on_a_seeded_subset_of_remaining_classes()
         gen_unlearn.evaluate(pipe, 207, num_samples=2, remain_classes=0, **common)
     rows = default_grid_classes(1000, 207, seed=0)
     assert len(rows) == 10 and rows[0] == 207 and default_grid_classes(10, 3) == list(range(10))
+
+
+def test_precomputed_reference_statistics_give_the_same_fid(inception, data_root, tmp_path) -> None:
+    pipe = gen_unlearn.load_pipeline("mnist-ddpm")
+    pipe.set_progress_bar_config(disable=True)
+    common = {"num_samples": 2, "num_inference_steps": 2, "inception": inception, "progress": False}
+    common["fid_backends"] = ("torch-fidelity",)
+    from_images = gen_unlearn.evaluate(pipe, 3, reference_per_class=2, data_root=data_root, **common)
+    cached = from_images.protocol["reference"]["cache"]["torch-fidelity"]["file"]
+    with np.load(cached) as data:  # as clean-fid and ADM store them: mu and sigma only
+        np.savez(tmp_path / "ref.npz", mu=data["mu"], sigma=data["sigma"])
+    from_stats = gen_unlearn.evaluate(pipe, 3, reference_stats=tmp_path / "ref.npz", **common)
+    assert from_stats.fid["torch-fidelity"] == pytest.approx(from_images.fid["torch-fidelity"], rel=1e-9)
+    assert from_stats.protocol["reference"]["statistics"] == str(tmp_path / "ref.npz")
+
+
+def test_bad_reference_statistics_fail_before_any_sampling(tmp_path) -> None:
+    pipe = tiny_ddpm()
+    np.savez(tmp_path / "images.npz", arr_0=np.zeros((2, 8, 8, 3), np.uint8))
+    np.savez(tmp_path / "small.npz", mu=np.zeros(64), sigma=np.eye(64))
+    common = {"classifier": SmallCNN(num_classes=3, image_size=8), "num_samples": 1, "progress": False}
+    with pytest.raises(ValueError, match="has no mu and sigma"):
+        gen_unlearn.evaluate(pipe, 1, reference_stats=tmp_path / "images.npz", **common)
+    with pytest.raises(ValueError, match="64-d features but Inception's pool features are 2048-d"):
+        gen_unlearn.evaluate(pipe, 1, reference_stats=tmp_path / "small.npz", **common)
+    with pytest.raises(FileNotFoundError, match="do not exist"):
+        gen_unlearn.evaluate(pipe, 1, reference_stats=tmp_path / "none.npz", **common)

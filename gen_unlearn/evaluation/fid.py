@@ -68,6 +68,28 @@ class FeatureStatistics:
         with np.load(path, allow_pickle=False) as data:
             return cls(data["mu"], data["sigma"], int(data["num"]))
 
+    @classmethod
+    def load_reference(cls, path: str | Path, dims: int = 2048) -> FeatureStatistics:
+        """Precomputed reference statistics: an `.npz` with `mu` (dims,) and `sigma` (dims, dims), as clean-fid's
+        stats files and ADM's reference batches (VIRTUAL_imagenet256_labeled.npz) store them; `num` is -1
+        where the file does not say how many images they came from."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"reference statistics {path} do not exist: give an .npz with mu and sigma")
+        with np.load(path, allow_pickle=False) as data:
+            if "mu" not in data or "sigma" not in data:
+                raise ValueError(
+                    f"{path} has no mu and sigma (it holds {', '.join(data.files) or 'nothing'}): give an .npz "
+                    "of FID statistics, as clean-fid or ADM's reference batches write them"
+                )
+            mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
+            num = int(data["num"]) if "num" in data else -1
+        if mu.shape != (dims,) or sigma.shape != (dims, dims):
+            raise ValueError(
+                f"{path} holds statistics of {mu.shape[-1] if mu.ndim else 0}-d features but Inception's pool "
+                f"features are {dims}-d: give statistics of the 2048-d FID Inception features"
+            )
+        return cls(mu, sigma, num)
+
 
 # -- torch-fidelity --------------------------------------------------------------------------------
 

@@ -22,11 +22,20 @@ from pipelines import ClassConditionalPipeline
 from ..classifier import rejects
 from ..data import LabeledImages, load_dataset
 from ..hub import load_classifier
-from ..io import fingerprint_pipeline, library_versions, write_json
+from ..io import fingerprint_pipeline, library_versions, sha256_file, write_json
 from ..sampling import sample_images, save_samples
 from .accuracy import class_accuracy, classify
 from .features import DEFAULT_RESIZE, ClassifierFeatures, InceptionNetwork, module_sha256
-from .fid import BACKENDS, DomainBackend, check_backends, image_statistics, images_sha256, make_backend
+from .fid import (
+    BACKENDS,
+    DomainBackend,
+    FeatureStatistics,
+    StatisticsResult,
+    check_backends,
+    image_statistics,
+    images_sha256,
+    make_backend,
+)
 from .fid import reference_statistics as cached_reference_statistics
 
 DEFAULT_NUM_SAMPLES = 1000
@@ -149,7 +158,7 @@ class EvaluationReport:
                 (
                     "  samples vs reference images",
                     f"{self.protocol.get('num_fid_samples')} vs {ref.get('num_images')} "
-                    f"({ref.get('dataset')} {ref.get('split')})",
+                    f"({ref.get('statistics') or str(ref.get('dataset')) + ' ' + str(ref.get('split'))})",
                 )
             )
         if self.domain_fd is not None:
@@ -224,6 +233,7 @@ def evaluate(
     dataset: str = "mnist",
     data_root: str | os.PathLike | None = None,
     reference: LabeledImages | None = None,
+    reference_stats: str | os.PathLike | None = None,
     reference_split: str = "test",
     reference_per_class: int | None = None,
     remain_classes: int | None = None,
@@ -249,6 +259,8 @@ def evaluate(
         dataset, data_root, reference_split, reference_per_class: the real images FID compares with
             (all images of the remaining classes in the split, or the first `reference_per_class` of each);
             `reference` gives them directly instead (for data that `load_dataset` does not know).
+        reference_stats: precomputed Inception statistics of the real images instead (an `.npz` with `mu`
+            and `sigma`, such as ADM's ImageNet reference batches); the same for every backend.
         remain_classes: evaluate K of the remaining classes, a seeded choice recorded in the protocol
             (for many-class pipelines: 1000 ImageNet classes × `num_samples` is rarely affordable).
         fid_backends: any of "torch-fidelity", "clean-fid" (each extracts its own features); empty for no FID.
@@ -274,12 +286,24 @@ def evaluate(
     t0 = time.time()
     model, classifier_name = resolve_classifier(classifier, device)
     check_classifier_fits(model, classifier_name, pipeline)
+    given_stats = None
+    if reference_stats is not None:
+        if domain_fid:
+            raise ValueError("the classifier-feature distance needs reference images, not Inception statistics")
+        given_stats = FeatureStatistics.load_reference(reference_stats)
     network = None
     if backends_wanted:
         network = inception if isinstance(inception, InceptionNetwork) else InceptionNetwork(inception, resize)
         network.to(device)
-    needs_reference = bool(backends_wanted) or domain_fid
+    needs_reference = (bool(backends_wanted) and given_stats is None) or domain_fid
     reference_images, reference_counts, reference_info = None, {}, {}
+    if given_stats is not None:
+        reference_info = {
+            "statistics": str(reference_stats),
+            "sha256": sha256_file(reference_stats),
+            "num_images": given_stats.num if given_stats.num >= 0 else "not stated in the file",
+            "classes": "as the statistics were made (all of the dataset, for ADM's and clean-fid's files)",
+        }
     if needs_reference:
         if reference is None:
             reference = load_dataset(dataset, data_root, train=reference_split == "train")
@@ -345,10 +369,17 @@ def evaluate(
     if domain_fid:
         all_backends.append(DomainBackend(ClassifierFeatures(model, classifier_name)))
     for backend in all_backends:
-        ref = cached_reference_statistics(
-            backend, reference_images, reference_info, batch_size=feature_batch_size, progress=progress
-        )
         samples_stats = image_statistics(backend, remain_images, feature_batch_size, progress)
+        if given_stats is not None and not isinstance(backend, DomainBackend):
+            made = samples_stats.stats  # torch-fidelity wants the two sets in the same dtypes
+            given = FeatureStatistics(
+                given_stats.mu.astype(made.mu.dtype), given_stats.sigma.astype(made.sigma.dtype), given_stats.num
+            )
+            ref = StatisticsResult(given, 0.0, cached=True, cache_file=str(reference_stats))
+        else:
+            ref = cached_reference_statistics(
+                backend, reference_images, reference_info, batch_size=feature_batch_size, progress=progress
+            )
         t0 = time.time()
         value = backend.frechet(samples_stats.stats, ref.stats)
         frechet_s = time.time() - t0
