@@ -19,7 +19,7 @@ from .io import atomic_directory
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit")
-SHIPPED_CLASSIFIERS = ("mnist-classifier",)
+SHIPPED_CLASSIFIERS = ("mnist-classifier", "fashion-classifier")
 
 PIPELINE_CLASSES: dict[str, type[ClassConditionalPipeline]] = {
     "ClassConditionalDDPMPipeline": ClassConditionalDDPMPipeline,

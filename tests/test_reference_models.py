@@ -8,9 +8,13 @@ import pytest
 import torch
 
 from gen_unlearn import load_classifier, load_dataset, load_pipeline, predict_proba, sample_images
+from gen_unlearn.classifier import rejects
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
 from gen_unlearn.hub import PRETRAINED_DIR, SHIPPED_CLASSIFIERS, SHIPPED_PIPELINES
+from gen_unlearn.negatives import synthetic_negatives
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
+
+NO_DATA_KINDS = ("uniform", "gaussian", "constant", "blobs", "strokes")  # the kinds that need no dataset
 
 
 @pytest.mark.parametrize("name", [*SHIPPED_PIPELINES, *SHIPPED_CLASSIFIERS])
@@ -34,11 +38,23 @@ def test_shipped_pipelines_load_by_name() -> None:
         assert pipe.class_names[3] == "three" and pipe.class_id("seven") == 7
 
 
-def test_shipped_classifier_accuracy_on_the_real_test_set(data_root) -> None:
-    classifier = load_classifier("mnist-classifier")
-    test = load_dataset("mnist", data_root, train=False)
+@pytest.mark.parametrize(("name", "dataset", "target"), [("mnist-classifier", "mnist", 0.99),
+                                                         ("fashion-classifier", "fashion-mnist", 0.91)])  # fmt: skip
+def test_shipped_classifier_accuracy_on_the_real_test_set(data_root, name: str, dataset: str, target: float) -> None:
+    classifier = load_classifier(name)
+    test = load_dataset(dataset, data_root, train=False)
     accuracy = (predict_proba(classifier, test.images).argmax(-1) == test.labels).float().mean().item()
-    assert accuracy >= 0.99
+    assert accuracy >= target
+
+
+@pytest.mark.parametrize("name", SHIPPED_CLASSIFIERS)
+def test_shipped_classifiers_reject_what_belongs_to_no_class(name: str) -> None:
+    classifier = load_classifier(name)
+    assert rejects(classifier) and classifier.config.num_classes == 10
+    g = torch.Generator().manual_seed(12345)
+    negatives = torch.cat([synthetic_negatives(kind, 50, (1, 28, 28), g) for kind in NO_DATA_KINDS])
+    rejected = (predict_proba(classifier, negatives).argmax(-1) == 10).float().mean().item()
+    assert rejected >= 0.98, f"{name} rejects {rejected:.1%} of noise, constant images, blobs and strokes"
 
 
 @pytest.mark.parametrize("name", SHIPPED_PIPELINES)
