@@ -123,7 +123,8 @@ def erase(
     """Return a copy of `pipeline` that no longer generates `forget_class`.
 
     Everything runs on the training device (`training.device`, else a GPU where there is one): the
-    data-free samples, masks, Fisher information and the training itself.
+    data-free samples, masks, Fisher information and the training itself. The denoiser is copied; a
+    frozen module (the VAE) that is already on that device is shared with `pipeline`, never trained.
 
     Args:
         forget_class: class index or name.
