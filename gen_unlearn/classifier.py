@@ -7,6 +7,8 @@ Inputs are float images in [0, 1], shape (N, C, H, W), the pipelines' `output_ty
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
@@ -58,6 +60,40 @@ class SmallCNN(ModelMixin, ConfigMixin):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.penultimate(images))
+
+
+class ScriptedClassifier(nn.Module):
+    """A TorchScript classifier with the same contract as `SmallCNN`: float images in [0, 1] (N, C, H, W) at the
+    pipeline's image size in, logits out; K outputs, or K + 1 where the last says "none of these".
+
+    `config` says how many classes it has and whether it rejects, read off one forward pass.
+    """
+
+    def __init__(self, module: torch.jit.ScriptModule, num_classes: int, reject: bool, source: str):
+        super().__init__()
+        self.module = module
+        self.config = SimpleNamespace(num_classes=num_classes, reject=reject, source=source)
+
+    @classmethod
+    def load(cls, path: str, image_shape: tuple[int, int, int], num_classes: int) -> ScriptedClassifier:
+        try:
+            module = torch.jit.load(path, map_location="cpu").eval()
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(
+                f"{path} is not a TorchScript classifier ({type(error).__name__}): save one with torch.jit.save, "
+                "or pass a shipped name or a saved SmallCNN directory"
+            ) from None
+        with torch.no_grad():
+            outputs = module(torch.zeros(1, *image_shape)).shape[-1]
+        if outputs not in (num_classes, num_classes + 1):
+            raise ValueError(
+                f"the classifier {path} has {outputs} outputs but the pipeline has {num_classes} classes: "
+                f"give one with {num_classes} outputs (or {num_classes + 1}, the last for none of these)"
+            )
+        return cls(module, num_classes, outputs == num_classes + 1, str(path))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.module(images)
 
 
 def rejects(classifier: nn.Module) -> bool:

@@ -34,8 +34,14 @@ def add_evaluation_options(
     parser.add_argument(
         "--num-samples", type=int, default=num_samples, help=f"samples per class (default {num_samples})"
     )
-    parser.add_argument("--classifier", default=None, help=f"judges the samples (default {DEFAULT_CLASSIFIER})")
-    parser.add_argument("--dataset", default="mnist", help="real images for FID (default mnist)")
+    parser.add_argument(
+        "--classifier",
+        default=None,
+        help=f"judges the samples: shipped name, SmallCNN directory or TorchScript file (default {DEFAULT_CLASSIFIER})",
+    )
+    parser.add_argument(
+        "--dataset", default="mnist", help="real images for FID: mnist, fashion-mnist, cifar10 or imagefolder"
+    )
     parser.add_argument("--data-root", help=f"where the dataset is (default ${DATA_ROOT_ENV})")
     parser.add_argument("--reference-split", default="test", choices=["test", "train"], help="(default test)")
     parser.add_argument("--reference-per-class", type=int, help="real images per class (default: all of the split)")

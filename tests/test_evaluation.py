@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SHARED, tiny_ddpm, tiny_dit, tiny_sets
+from PIL import Image
 
 import gen_unlearn
 from gen_unlearn.classifier import SmallCNN, rejects
@@ -400,3 +401,36 @@ def test_bad_reference_statistics_fail_before_any_sampling(tmp_path) -> None:
         gen_unlearn.evaluate(pipe, 1, reference_stats=tmp_path / "small.npz", **common)
     with pytest.raises(FileNotFoundError, match="do not exist"):
         gen_unlearn.evaluate(pipe, 1, reference_stats=tmp_path / "none.npz", **common)
+
+
+def test_a_1000_class_dit_evaluates_with_an_image_folder_reference_and_a_torchscript_classifier(
+    inception, tmp_path, capsys
+) -> None:
+    pipe = tiny_dit(num_classes=1000)
+    root = tmp_path / "reference"
+    for c in range(1000):  # one folder per class, named by index, two 8×8 images each
+        (root / str(c)).mkdir(parents=True)
+        for j in range(2):
+            Image.new("RGB", (12, 10), (c % 256, j * 100, 50)).save(root / str(c) / f"{j}.png")
+    torch.manual_seed(0)
+    scripted = torch.jit.trace(SmallCNN(num_classes=1000, in_channels=3, image_size=8, reject=True).eval(),
+                               torch.zeros(1, 3, 8, 8))  # fmt: skip
+    torch.jit.save(scripted, tmp_path / "classifier.pt")
+    report = gen_unlearn.evaluate(
+        pipe, 207, num_samples=2, remain_classes=3, classifier=str(tmp_path / "classifier.pt"), dataset="imagefolder",
+        data_root=root, reference_per_class=2, inception=inception, fid_backends=("torch-fidelity",),
+        num_inference_steps=2, progress=False,
+    )  # fmt: skip
+    assert np.isfinite(report.fid["torch-fidelity"]) and report.protocol["reference"]["num_images"] == 6
+    assert report.protocol["reference"]["classes"] == report.protocol["remain_classes"]["evaluated"]
+    assert report.protocol["classifier"]["reject_output"] and report.protocol["classifier"]["name"].endswith(".pt")
+    with pytest.raises(ValueError, match="has 10 outputs but the pipeline has 1000 classes"):
+        torch.jit.save(torch.jit.trace(SmallCNN(num_classes=10, in_channels=3, image_size=8).eval(),
+                                       torch.zeros(1, 3, 8, 8)), tmp_path / "ten.pt")  # fmt: skip
+        gen_unlearn.evaluate(pipe, 207, num_samples=1, classifier=str(tmp_path / "ten.pt"), fid_backends=())
+    empty = tmp_path / "empty"
+    (empty / "999").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(empty / "999" / "0.png")
+    with pytest.raises(ValueError, match="has none of the remaining classes"):
+        gen_unlearn.evaluate(pipe, 999, num_samples=1, remain_classes=2, classifier=scripted, dataset="imagefolder",
+                             data_root=empty, inception=inception, fid_backends=("torch-fidelity",))  # fmt: skip

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ import torch
 
 from pipelines import ClassConditionalPipeline
 
-from ..classifier import rejects
+from ..classifier import ScriptedClassifier, rejects
 from ..data import LabeledImages, load_dataset
 from ..hub import load_classifier
+from ..images import ImageFolder
 from ..io import fingerprint_pipeline, library_versions, sha256_file, write_json
 from ..sampling import sample_images, save_samples
 from .accuracy import class_accuracy, classify
@@ -190,12 +192,41 @@ def drawn_as_text(drawn_as: dict[str, float], class_names: Sequence[str], top: i
     )
 
 
-def resolve_classifier(classifier: str | os.PathLike | torch.nn.Module | None, device: torch.device) -> tuple:
-    """A classifier module and its name: a module as is, a shipped name or a saved directory, or the default."""
+def resolve_classifier(
+    classifier: str | os.PathLike | torch.nn.Module | None, device: torch.device, pipeline: ClassConditionalPipeline
+) -> tuple:
+    """A classifier module and its name: a module as is, a TorchScript file, a shipped name or a saved
+    directory, or the default."""
     if isinstance(classifier, torch.nn.Module):
         return classifier.to(device).eval(), type(classifier).__name__
     name = str(classifier or DEFAULT_CLASSIFIER)
+    if Path(name).is_file():
+        return ScriptedClassifier.load(name, pipeline.image_shape, pipeline.num_classes).to(device), name
     return load_classifier(name, device=device), name
+
+
+def folder_reference(
+    root: str | os.PathLike, pipeline: ClassConditionalPipeline, classes: Sequence[int], per_class: int | None
+) -> LabeledImages:
+    """Reference images of `classes` from an image folder (at the pipeline's image shape), read once.
+
+    Only the classes asked for are read (and at most `per_class` of each): with `--remain-classes` and
+    `--reference-per-class` a 1000-class folder costs what is evaluated, not the whole dataset.
+    """
+    folder = ImageFolder(root, pipeline.image_shape, pipeline.labels, pipeline.num_classes)
+    wanted = [c for c in classes if c in folder.folders]
+    if not wanted:
+        raise ValueError(
+            f"the reference folder {root} has none of the remaining classes: its folders are classes "
+            f"{', '.join(map(str, sorted(folder.folders)[:10]))}{', ...' if len(folder.folders) > 10 else ''}"
+        )
+    indices = []
+    for c in wanted:
+        of_class = np.flatnonzero(folder.labels == c)
+        indices.extend(of_class[:per_class] if per_class is not None else of_class)
+    images = torch.stack([folder[int(i)][0] for i in indices])
+    labels = torch.as_tensor(folder.labels[indices])
+    return LabeledImages(f"imagefolder:{folder.root.name}", images, labels, list(pipeline.class_names))
 
 
 def check_classifier_fits(classifier: torch.nn.Module, name: str, pipeline: ClassConditionalPipeline) -> None:
@@ -284,7 +315,7 @@ def evaluate(
 
     # Everything that can fail on user input fails here, before minutes of sampling.
     t0 = time.time()
-    model, classifier_name = resolve_classifier(classifier, device)
+    model, classifier_name = resolve_classifier(classifier, device, pipeline)
     check_classifier_fits(model, classifier_name, pipeline)
     given_stats = None
     if reference_stats is not None:
@@ -305,7 +336,11 @@ def evaluate(
             "classes": "as the statistics were made (all of the dataset, for ADM's and clean-fid's files)",
         }
     if needs_reference:
-        if reference is None:
+        if reference is None and dataset == "imagefolder":
+            if data_root is None:
+                raise ValueError("--dataset imagefolder needs --data-root DIR: a folder with one sub-folder per class")
+            reference, split = folder_reference(data_root, pipeline, remain_ids, reference_per_class), "folder"
+        elif reference is None:
             reference = load_dataset(dataset, data_root, train=reference_split == "train")
             split = reference_split
         else:
