@@ -20,9 +20,9 @@ from torch.utils.data import Subset
 from torchvision import datasets
 
 from .images import ImageArray, ImageFolder, LabeledImageDataset
+from .io import cache_dir
 
 DATA_ROOT_ENV = "GEN_UNLEARN_DATA_ROOT"
-CACHE_ENV = "GEN_UNLEARN_CACHE"
 
 _TORCHVISION_DATASETS = {
     "mnist": (datasets.MNIST, "MNIST/raw"),
@@ -34,11 +34,6 @@ MNIST_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "e
 
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are not under the data root (and no download was asked for)."""
-
-
-def cache_dir() -> Path:
-    """Where gen_unlearn keeps extracted data, reference statistics and masks (`GEN_UNLEARN_CACHE`)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gen_unlearn").expanduser()
 
 
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:

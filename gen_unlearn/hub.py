@@ -32,8 +32,6 @@ SCHEDULERS = {
     "dpm-solver": DPMSolverMultistepScheduler,
     "euler": EulerDiscreteScheduler,
 }
-# The classifier that judges samples of a shipped pipeline (forgetting accuracy).
-DEFAULT_CLASSIFIER = {"mnist-ddpm": "mnist-classifier", "mnist-dit": "mnist-classifier"}
 
 
 class PipelineNotFoundError(ValueError):

@@ -17,7 +17,13 @@ from typing import Any
 
 import torch
 
+CACHE_ENV = "GEN_UNLEARN_CACHE"
 RECORDED_PACKAGES = ("gen-unlearn", "torch", "torchvision", "diffusers", "accelerate", "torch-fidelity", "clean-fid")
+
+
+def cache_dir() -> Path:
+    """Where gen_unlearn keeps extracted data, samples, masks and reference statistics (`$GEN_UNLEARN_CACHE`)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gen_unlearn").expanduser()
 
 
 def _umask() -> int:

@@ -19,9 +19,9 @@ import torch
 
 from pipelines import ClassConditionalPipeline
 
-from .data import ForgetRemainSets, cache_dir
+from .data import ForgetRemainSets
 from .images import ImageArray
-from .io import atomic_path, fingerprint_pipeline, settings_key
+from .io import atomic_path, cache_dir, fingerprint_pipeline, settings_key
 from .sampling import DTYPES, sample_counts
 
 logger = logging.getLogger(__name__)

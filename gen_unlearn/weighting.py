@@ -28,13 +28,3 @@ def forget_weight(alpha0: float, step: int, total_steps: int, schedule: str = "c
     if schedule == "linear":
         return alpha0 * (1 - progress)
     return alpha0
-
-
-def other_class(labels: torch.Tensor, num_classes: int, mode: str = "next", generator: torch.Generator | None = None):
-    """A class other than each label: (y + 1) mod K ("next", SalUn's reference) or uniformly random ("random")."""
-    if mode == "next":
-        return (labels + 1) % num_classes
-    if mode == "random":
-        offset = torch.randint(1, num_classes, labels.shape, generator=generator).to(labels.device)
-        return (labels + offset) % num_classes
-    raise ValueError(f"unknown relabel mode {mode!r}: use next or random")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gen_unlearn.data import DatasetNotFoundError, cache_dir, class_split, load_dataset, random_subset_split
+from gen_unlearn.data import DatasetNotFoundError, class_split, load_dataset, random_subset_split
+from gen_unlearn.io import cache_dir
 
 
 def _snapshot(root) -> dict[str, float]:

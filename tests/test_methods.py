@@ -9,18 +9,19 @@ import pytest
 import torch
 from conftest import cpu_state, tiny_ddpm, tiny_dit, tiny_sets
 
-from gen_unlearn.data import ForgetRemainSets, cache_dir
+from gen_unlearn.data import ForgetRemainSets
 from gen_unlearn.denoiser import Denoiser
 from gen_unlearn.erase import erase, method_config
-from gen_unlearn.io import fingerprint_pipeline
+from gen_unlearn.io import cache_dir, fingerprint_pipeline
 from gen_unlearn.loop import Trainer, TrainingConfig
 from gen_unlearn.methods import METHODS
 from gen_unlearn.methods.sa import SelectiveAmnesia
 from gen_unlearn.methods.salun import SalUn
 from gen_unlearn.methods.sfron import SFROn
+from gen_unlearn.relabel import other_class
 from gen_unlearn.replay import DataFreeConfig, data_free_forget_remain, spread
 from gen_unlearn.saliency import mask_density
-from gen_unlearn.weighting import adaptive_forget_weights, forget_weight, other_class
+from gen_unlearn.weighting import adaptive_forget_weights, forget_weight
 
 FAST = {
     "sfron": {"fisher_batches": 2},

@@ -23,8 +23,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..data import LabeledImages, cache_dir
-from ..io import atomic_directory, library_versions, settings_key, write_json
+from ..data import LabeledImages
+from ..io import atomic_directory, cache_dir, library_versions, settings_key, write_json
 from ..loop import default_device
 from .base import UnlearnResult
 from .metrics import DEFAULT_RETAIN_EVAL_SAMPLES, evaluate_classifier

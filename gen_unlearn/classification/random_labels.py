@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..weighting import other_class
+from ..relabel import other_class
 from .base import IterativeUnlearner, UnlearnConfig, batch_accuracy
 
 

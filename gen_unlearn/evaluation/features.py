@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import cache_dir
-from ..io import sha256_file
+from ..io import cache_dir, sha256_file
 
 INCEPTION_ENV = "GEN_UNLEARN_INCEPTION"
 INCEPTION_SIZE = 299

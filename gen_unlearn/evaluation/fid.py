@@ -32,8 +32,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..data import cache_dir
-from ..io import atomic_path
+from ..io import atomic_path, cache_dir
 from .features import (
     DEFAULT_RESIZE,
     DOMAIN_LABEL,

@@ -1,6 +1,6 @@
 """`evaluate`: prove that a class is gone and that the other classes are intact, with the protocol recorded.
 
-The reference protocol for class forgetting (DESIGN §4): forgetting accuracy (FA) on N samples of the
+The reference protocol for class forgetting (that of SA, SalUn and SFR-on): forgetting accuracy (FA) on N samples of the
 forgotten class, with their mean entropy and mean probability of that class; accuracy per remaining class;
 FID of samples of the remaining classes against real images of those classes, through each FID backend.
 """

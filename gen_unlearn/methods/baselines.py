@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..weighting import other_class
+from ..relabel import other_class
 from .base import GenerativeUnlearner, MethodConfig
 
 

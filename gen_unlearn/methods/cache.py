@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..data import cache_dir
-from ..io import atomic_path, settings_key
+from ..io import atomic_path, cache_dir, settings_key
 
 Tensors = dict[str, torch.Tensor]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..relabel import other_class
 from ..saliency import gradient_topk_mask, summed_gradients
-from ..weighting import other_class
 from .base import GenerativeUnlearner, MethodConfig
 from .cache import cached_tensors
 
