@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from .data import DatasetNotFoundError
 from .evaluation import sample_images, save_samples
 from .hub import PipelineNotFoundError, load_pipeline
 from .io import library_versions, write_json
+
+logger = logging.getLogger("gen_unlearn.cli")
 
 # Errors that are the user's to fix: printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PipelineNotFoundError, DatasetNotFoundError)
@@ -97,7 +100,7 @@ def cmd_erase(args: argparse.Namespace) -> None:
         device=device,
         num_workers=args.num_workers,
     )
-    print(f"erasing class {args.forget_class} from {args.pipeline} with {args.method} ({data} data)", file=sys.stderr)
+    logger.info("erasing class %s from %s with %s (%s data)", args.forget_class, args.pipeline, args.method, data)
     erased = erase(
         pipeline,
         args.forget_class,
@@ -122,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gen-unlearn", description="Make a class-conditional diffusion model forget a class."
     )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also log details (debug messages)")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sample = commands.add_parser("sample", help="sample images of one class from a pipeline")
@@ -164,9 +170,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a message is logged (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """The `gen_unlearn` logger to stderr: info by default, debug with --verbose, warnings only with --quiet.
+    Progress bars are tqdm's and stay as they are."""
+    root = logging.getLogger("gen_unlearn")
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    if not any(isinstance(h, StderrHandler) for h in root.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)

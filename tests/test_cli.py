@@ -178,3 +178,14 @@ def test_bad_data_free_budgets_and_devices_are_one_line(capsys, tiny_ddpm_dir, t
     if not torch.cuda.is_available():
         one_line_error(capsys, [*base, "--device", "cuda:1"], "no CUDA GPU")
     assert not (tmp_path / "o").exists()
+
+
+def test_quiet_and_verbose_set_what_is_logged(capsys, tiny_ddpm_dir, tmp_path) -> None:
+    base = ["erase", str(tiny_ddpm_dir), "--forget-class", "0", "--method", "ft", "--steps", "1", "--data-free"]
+    base += ["--data-free-forget", "1", "--data-free-remain", "2", "--sampling-steps", "2", "--batch-size", "2"]
+    assert main([*base, "--output", str(tmp_path / "a")]) == 0
+    assert "erasing class 0" in capsys.readouterr().err
+    assert main(["--quiet", *base, "--output", str(tmp_path / "b")]) == 0
+    assert "erasing class 0" not in capsys.readouterr().err
+    assert main(["-v", *base, "--output", str(tmp_path / "c")]) == 0
+    assert "erasing class 0" in capsys.readouterr().err

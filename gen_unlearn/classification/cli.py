@@ -7,13 +7,15 @@ gen-unlearn classify --dataset fashion-mnist --forget-fraction 0.1 --method grad
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
 from ..cli_common import check_device, default_device, parse_setting
 from .registry import CLASSIFICATION_METHODS, classification_method_config, resolve_method
 from .training import TrainConfig
+
+logger = logging.getLogger("gen_unlearn.classification.cli")
 
 TABLE_COLUMNS = ("FA", "RA", "TA", "MIA", "avg_gap", "KL_to_retrain")
 
@@ -43,7 +45,7 @@ def cmd_classify(args: argparse.Namespace) -> None:
         classification_method_config(method, **settings)  # unknown settings fail now, not after training
     train_config = TrainConfig(**({"epochs": args.epochs} if args.epochs is not None else {}))
     task = f"class {args.forget_class}" if args.forget_class is not None else f"a random {args.forget_fraction:g}"
-    print(f"unlearning {task} of {args.dataset} with {method} (seed {args.seed})", file=sys.stderr)
+    logger.info("unlearning %s of %s with %s (seed %s)", task, args.dataset, method, args.seed)
     record = run_experiment(
         args.dataset,
         forget_class=args.forget_class,
