@@ -50,14 +50,6 @@ class DataFreeConfig:
         if self.batch_size < 1:
             raise ValueError(f"the sampling batch size must be at least 1, got {self.batch_size}")
 
-    def sampler(self) -> dict[str, object]:
-        return {
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
-            "dtype": self.dtype,
-            "batch_size": self.batch_size,
-        }
-
 
 def spread(total: int, classes: Sequence[int], seed: int = 0) -> dict[int, int]:
     """`total` samples spread as evenly as possible over `classes` (c -> count, zero counts left out).
@@ -78,22 +70,23 @@ def generated_samples(
     pipeline: ClassConditionalPipeline,
     counts: dict[int, int],
     seed: int = 0,
-    guidance_scale: float | None = None,
-    num_inference_steps: int | None = None,
-    dtype: str = "fp32",
-    batch_size: int = 64,
+    sampling: DataFreeConfig | None = None,
     fingerprint: str | None = None,
     progress: bool = True,
 ) -> ImageArray:
-    """Samples 0..n−1 of each class c in `counts`, as a memory-mapped uint8 `ImageArray`, cached on disk."""
+    """Samples 0..n−1 of each class c in `counts`, as a memory-mapped uint8 `ImageArray`, cached on disk.
+
+    `sampling` gives the sampler settings (steps, guidance, dtype, batch size); its budgets are not used here.
+    """
+    sampling = sampling or DataFreeConfig()
     fingerprint = fingerprint or fingerprint_pipeline(pipeline)
     key = settings_key(
         counts=sorted((int(c), int(n)) for c, n in counts.items()),
         seed=seed,
-        guidance_scale=guidance_scale,
-        num_inference_steps=num_inference_steps,
+        guidance_scale=sampling.guidance_scale,
+        num_inference_steps=sampling.num_inference_steps,
         scheduler=type(pipeline.scheduler).__name__,
-        dtype=dtype,
+        dtype=sampling.dtype,
     )
     folder = cache_dir() / "samples" / fingerprint[:16]
     images_path, labels_path = folder / f"{key}.images.npy", folder / f"{key}.labels.npy"
@@ -102,13 +95,13 @@ def generated_samples(
         images, labels = sample_counts(
             pipeline,
             counts,
-            guidance_scale,
-            num_inference_steps,
+            sampling.guidance_scale,
+            sampling.num_inference_steps,
             seed=seed,
-            batch_size=batch_size,
+            batch_size=sampling.batch_size,
             progress=progress,
             desc="generating training samples",
-            dtype=dtype,
+            dtype=sampling.dtype,
         )
         _save_npy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), images_path)
         _save_npy(labels, labels_path)  # written last: its presence says the images are complete
@@ -134,16 +127,6 @@ def data_free_forget_remain(
     forget_class = pipeline.class_id(forget_class)
     others = [c for c in range(pipeline.num_classes) if c != forget_class]
     counts = {forget_class: config.forget, **spread(config.remain, others, seed)}
-    images = generated_samples(
-        pipeline,
-        counts,
-        seed,
-        config.guidance_scale,
-        config.num_inference_steps,
-        config.dtype,
-        config.batch_size,
-        fingerprint,
-        progress,
-    )
+    images = generated_samples(pipeline, counts, seed, config, fingerprint, progress)
     images.source = f"data-free:{config.forget}-forget-{config.remain}-remain"
     return ForgetRemainSets(images, forget_class)

@@ -56,19 +56,9 @@ class SelectiveAmnesia(GenerativeUnlearner):
 
     def samples(self, counts: dict[int, int], seed: int) -> ImageArray:
         """The original model's own samples (drawn once, under the main process first, and cached)."""
-        sampling = self.sampling
         with self.trainer.accelerator.main_process_first() if self.trainer else nullcontext():
-            return generated_samples(
-                self.denoiser.pipeline,
-                counts,
-                seed,
-                sampling.guidance_scale,
-                sampling.num_inference_steps,
-                sampling.dtype,
-                sampling.batch_size,
-                self.fingerprint,
-                self.training.progress,
-            )
+            pipeline, progress = self.denoiser.pipeline, self.training.progress
+            return generated_samples(pipeline, counts, seed, self.sampling, self.fingerprint, progress)
 
     def _fisher(self, images: ImageArray) -> dict[str, torch.Tensor]:
         """F_i = mean over `images` of (∂/∂θ_i Σ_t ℓ(θ; x, y, t))², the sum over timesteps in chunks."""
