@@ -76,6 +76,11 @@ class ScriptedClassifier(nn.Module):
 
     @classmethod
     def load(cls, path: str, image_shape: tuple[int, int, int], num_classes: int) -> ScriptedClassifier:
+        """Load the file; K + 1 outputs for a K-class pipeline means the last is "none of these".
+
+        Any other count loads too (a class map may go with it): `evaluation.classifiers.resolve_classifier`
+        checks the count against the pipeline.
+        """
         try:
             module = torch.jit.load(path, map_location="cpu").eval()
         except (RuntimeError, ValueError) as error:
@@ -85,12 +90,8 @@ class ScriptedClassifier(nn.Module):
             ) from None
         with torch.no_grad():
             outputs = module(torch.zeros(1, *image_shape)).shape[-1]
-        if outputs not in (num_classes, num_classes + 1):
-            raise ValueError(
-                f"the classifier {path} has {outputs} outputs but the pipeline has {num_classes} classes: "
-                f"give one with {num_classes} outputs (or {num_classes + 1}, the last for none of these)"
-            )
-        return cls(module, num_classes, outputs == num_classes + 1, str(path))
+        reject = outputs == num_classes + 1
+        return cls(module, outputs - int(reject), reject, str(path))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.module(images)

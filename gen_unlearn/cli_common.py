@@ -75,7 +75,7 @@ def data_free_config(args: argparse.Namespace) -> DataFreeConfig:
 
 
 def training_data(args: argparse.Namespace) -> str:
-    """"real" when a data root is given (flag or environment) and --data-free is not, else "data-free"."""
+    """ "real" when a data root is given (flag or environment) and --data-free is not, else "data-free"."""
     if args.data_root and args.data_free:
         raise ValueError("--data-root and --data-free exclude each other: pick one")
     if args.data_free or not (args.data_root or os.environ.get(DATA_ROOT_ENV)):

@@ -14,9 +14,10 @@ from .cli_common import (
     training_data,
 )
 from .data import DATA_ROOT_ENV
+from .evaluation.classifiers import DEFAULT_CLASSIFIER
 from .evaluation.features import DEFAULT_RESIZE, INCEPTION_ENV, RESIZE_METHODS, InceptionNetwork
 from .evaluation.fid import BACKENDS, check_backends
-from .evaluation.report import DEFAULT_CLASSIFIER, DEFAULT_NUM_SAMPLES
+from .evaluation.report import DEFAULT_NUM_SAMPLES, FID_FEATURES
 from .hub import load_pipeline
 from .io import write_json
 
@@ -37,7 +38,13 @@ def add_evaluation_options(
     parser.add_argument(
         "--classifier",
         default=None,
-        help=f"judges the samples: shipped name, SmallCNN directory or TorchScript file (default {DEFAULT_CLASSIFIER})",
+        help="judges the samples: shipped name, SmallCNN directory, TorchScript file or "
+        f"torchvision:MODEL[:WEIGHTS] (default {DEFAULT_CLASSIFIER})",
+    )
+    parser.add_argument(
+        "--class-map",
+        metavar="JSON",
+        help="for a classifier with other classes: {pipeline class: classifier index or list}; unmapped = none",
     )
     parser.add_argument(
         "--dataset", default="mnist", help="real images for FID: mnist, fashion-mnist, cifar10 or imagefolder"
@@ -57,6 +64,12 @@ def add_evaluation_options(
         default=backends,
         help=f"comma-separated from {', '.join(BACKENDS)}, or none (default {','.join(backends)})",
     )
+    parser.add_argument(
+        "--fid-features",
+        default="shared",
+        choices=FID_FEATURES,
+        help="shared: one Inception pass for all backends (default); separate: each backend's own (cross-check)",
+    )
     parser.add_argument("--inception", help=f"the FID Inception TorchScript file (default ${INCEPTION_ENV})")
     parser.add_argument("--resize", default=DEFAULT_RESIZE, choices=sorted(RESIZE_METHODS), help="resize to 299")
     parser.add_argument("--domain-fid", action="store_true", help="also FD on classifier features (not Inception)")
@@ -71,6 +84,7 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict:
     return {
         "num_samples": args.num_samples,
         "classifier": args.classifier,
+        "class_map": args.class_map,
         "dataset": args.dataset,
         "data_root": args.data_root,
         "reference_split": args.reference_split,
@@ -78,6 +92,7 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict:
         "reference_stats": args.reference_stats,
         "remain_classes": args.remain_classes,
         "fid_backends": args.fid_backends,
+        "fid_features": args.fid_features,
         "inception": inception,
         "resize": args.resize,
         "domain_fid": args.domain_fid,
@@ -175,11 +190,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(f"wrote results.csv, results.json and {', '.join(PLOTS)} to {args.output}")
 
 
-def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
-    """Add `evaluate`, `grid` and `bench` to the `gen-unlearn` subcommands."""
+def add_evaluation_commands(commands: argparse._SubParsersAction, helps: dict[str, str]) -> None:
+    """Add `evaluate`, `grid` and `bench` to the `gen-unlearn` subcommands, with the command list's help."""
     where = "shipped name (mnist-ddpm, mnist-dit), local directory or hub id"
 
-    evaluate = commands.add_parser("evaluate", help="forgetting accuracy, remaining-class accuracy and FID")
+    evaluate = commands.add_parser("evaluate", help=helps["evaluate"])
     evaluate.add_argument("pipeline", help=where)
     evaluate.add_argument("--forget-class", required=True, help="class index or name")
     add_evaluation_options(evaluate, DEFAULT_NUM_SAMPLES)
@@ -188,7 +203,7 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--output", required=True, help="the JSON report")
     evaluate.set_defaults(run=cmd_evaluate)
 
-    grid = commands.add_parser("grid", help="a row per class, pipelines side by side on the same seeds")
+    grid = commands.add_parser("grid", help=helps["grid"])
     grid.add_argument("pipeline", help=where)
     grid.add_argument("--compare", nargs="+", metavar="OTHER", help="more pipelines to draw beside it")
     grid.add_argument("--labels", nargs="+", help="a name per pipeline (default: their folder names)")
@@ -200,7 +215,7 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:
     grid.add_argument("--output", required=True, help="the PNG file (its protocol goes beside it as .json)")
     grid.set_defaults(run=cmd_grid)
 
-    bench = commands.add_parser("bench", help="erase with several methods and evaluate at several step counts")
+    bench = commands.add_parser("bench", help=helps["bench"])
     bench.add_argument("pipeline", help=where)
     bench.add_argument("--forget-class", required=True, help="class index or name")
     bench.add_argument("--methods", default="sfron,salun,sa", help="comma-separated (default sfron,salun,sa)")

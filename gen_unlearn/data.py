@@ -248,29 +248,3 @@ def real_forget_remain(
         )
     images = ImageArray(data.images, data.labels, f"real:{data.name}")
     return ForgetRemainSets(images.with_shape(shape) if shape else images, forget_class)
-
-
-class RandomBatches:
-    """Endless seeded random batches (with replacement across batches) from in-memory tensors (classification).
-
-    The generator's state is all there is to resume: `state_dict` / `load_state_dict`.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int):
-        if len(labels) == 0:
-            raise ValueError("no samples to draw batches from")
-        self.images, self.labels, self.batch_size = images, labels, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self) -> RandomBatches:
-        return self
-
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, len(self.labels), (self.batch_size,), generator=self.generator)
-        return self.images[idx], self.labels[idx]
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.generator.set_state(state["generator"])

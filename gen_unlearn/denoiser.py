@@ -1,6 +1,6 @@
 """One training-side interface over the UNet (DDPM) and DiT pipelines.
 
-Every generative unlearner is written against `Denoiser`: it draws (t, ε), noises x0 with the
+Every generative unlearner is written against `DenoisingObjective`: it draws (t, ε), noises x0 with the
 pipeline's own training noise schedule, and returns the per-sample noise-prediction loss
 ℓ(θ; x, y) = ‖ε − ε_θ(x_t, t, y)‖² (mean over dimensions). Latent pipelines encode images through their
 VAE first; learned-sigma outputs are dropped; label dropout happens here, explicitly, and never inside
@@ -15,7 +15,9 @@ from diffusers import DDPMScheduler
 from pipelines import ClassConditionalPipeline
 
 
-class Denoiser:
+class DenoisingObjective:
+    """The noise-prediction loss ℓ(θ; x, y) of a pipeline's network, with its noising, labels and encoder."""
+
     def __init__(self, pipeline: ClassConditionalPipeline):
         self.pipeline = pipeline
         config = pipeline.scheduler.config
@@ -27,11 +29,11 @@ class Denoiser:
         # The forward (noising) process the model was trained with, whichever sampler the pipeline uses now.
         self.noise_schedule = DDPMScheduler.from_config(config)
         # What forward passes go through: the pipeline's own module, or a training loop's wrapped copy of it.
-        self.network: torch.nn.Module | None = None
+        self.forward_module: torch.nn.Module | None = None
 
     @property
-    def model(self) -> torch.nn.Module:
-        """The trainable network (UNet or transformer)."""
+    def trainable(self) -> torch.nn.Module:
+        """The network whose weights are trained: the pipeline's UNet or transformer (`pipeline.denoiser`)."""
         return self.pipeline.denoiser
 
     @property
@@ -52,7 +54,7 @@ class Denoiser:
         return self.pipeline.encode(images, generator=generator)
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.pipeline.predict_noise(x_t, t, y, model=self.network)
+        return self.pipeline.predict_noise(x_t, t, y, model=self.forward_module)
 
     def drop_labels(self, y: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """Replace each label by the null label with probability p (classifier-free guidance training)."""

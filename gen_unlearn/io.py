@@ -111,10 +111,39 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def update_digest(digest: Any, tensor: torch.Tensor, chunk_bytes: int = 1 << 26) -> None:
+    """Feed a tensor's raw bytes to `digest` as a stream: 64 MiB at a time reaches the CPU (0-dim tensors too)."""
+    flat = tensor.detach().reshape(-1)
+    for part in flat.split(max(1, chunk_bytes // flat.element_size())):
+        digest.update(part.cpu().contiguous().view(torch.uint8).numpy())
+
+
+def tensor_sha256(*tensors: torch.Tensor, name: str = "") -> str:
+    """sha256 of tensors' shapes, dtypes and raw bytes (and an optional name): data and image sets' key."""
+    digest = hashlib.sha256(name.encode())
+    for tensor in tensors:
+        digest.update(f"{tuple(tensor.shape)} {tensor.dtype}".encode())
+        update_digest(digest, tensor)
+    return digest.hexdigest()
+
+
+def update_with_module(digest: Any, module: torch.nn.Module) -> None:
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        update_digest(digest, tensor)
+
+
+def module_sha256(module: torch.nn.Module) -> str:
+    """sha256 over a module's state dict (names and raw tensor bytes), streamed."""
+    digest = hashlib.sha256()
+    update_with_module(digest, module)
+    return digest.hexdigest()
+
+
 def fingerprint_pipeline(pipeline: Any) -> str:
     """sha256 of a pipeline's weights and configs: the key of everything cached about it (samples, masks).
 
-    Hashed as a stream, one tensor at a time (a tensor on a GPU is copied to the CPU alone).
+    Hashed as a stream, one tensor at a time (a tensor on a GPU reaches the CPU in chunks).
     """
 
     def settings(config: Any) -> bytes:
@@ -126,9 +155,7 @@ def fingerprint_pipeline(pipeline: Any) -> str:
     for name, component in sorted(pipeline.components.items()):
         digest.update(name.encode())
         if isinstance(component, torch.nn.Module):
-            for key, tensor in component.state_dict().items():
-                digest.update(key.encode())
-                digest.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy())
+            update_with_module(digest, component)
         elif hasattr(component, "config"):
             digest.update(settings(component.config))
     return digest.hexdigest()

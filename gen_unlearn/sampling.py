@@ -62,9 +62,7 @@ def sample_images(
     """
     classes = [class_labels] if isinstance(class_labels, (int, str)) else list(class_labels)
     counts = {pipeline.class_id(c): num_per_class for c in classes}
-    return sample_counts(
-        pipeline, counts, guidance_scale, num_inference_steps, seed, batch_size, progress, desc, dtype
-    )
+    return sample_counts(pipeline, counts, guidance_scale, num_inference_steps, seed, batch_size, progress, desc, dtype)
 
 
 def sample_counts(
@@ -85,8 +83,9 @@ def sample_counts(
     pipeline.set_progress_bar_config(disable=True)
     chunks = []
     try:
-        with tqdm(total=len(labels), desc=desc, unit="img", disable=not progress) as bar, sampling_autocast(
-            pipeline, dtype
+        with (
+            tqdm(total=len(labels), desc=desc, unit="img", disable=not progress) as bar,
+            sampling_autocast(pipeline, dtype),
         ):
             for start in range(0, len(labels), batch_size):
                 batch_labels = labels[start : start + batch_size]

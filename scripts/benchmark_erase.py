@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gen_unlearn.cli_common import add_data_free_options, data_free_config, parse_setting
-from gen_unlearn.erase import erase
+from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation import make_grid, sample_images, save_png
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
 from gen_unlearn.hub import load_classifier, load_pipeline

@@ -77,7 +77,7 @@ def measure_sampling(args: argparse.Namespace) -> dict:
 
 
 def measure_erase(args: argparse.Namespace) -> dict:
-    from gen_unlearn.erase import erase
+    from gen_unlearn.erasure import erase
     from gen_unlearn.hub import load_pipeline
     from gen_unlearn.loop import TrainingConfig
     from gen_unlearn.methods import METHODS
@@ -153,7 +153,9 @@ def table(rows: list[dict]) -> str:
         if "error" in r:
             lines.append(f"{'':<20}{r.get('dtype', ''):<8}error: {r['error']}")
             continue
-        lines.append(f"{'':<20}{r['dtype']:<8}{r['images']:>6}{r['steps']:>7}{r['img_per_s']:>7.2f}{r['peak_gib']:>12.1f}")
+        lines.append(
+            f"{'':<20}{r['dtype']:<8}{r['images']:>6}{r['steps']:>7}{r['img_per_s']:>7.2f}{r['peak_gib']:>12.1f}"
+        )
     lines += [""] if sampling else []
     lines += ["method  batch  precision  prepare s  s/step   default steps  projected   peak GiB"]
     for r in (r for r in rows if r.get("kind") == "erase"):

@@ -23,7 +23,7 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from gen_unlearn.data import MNIST_NAMES, load_dataset
-from gen_unlearn.denoiser import Denoiser
+from gen_unlearn.denoiser import DenoisingObjective
 from gen_unlearn.io import library_versions, load_torch, save_torch, write_json
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
 
@@ -134,8 +134,8 @@ def main() -> None:
                 means.append(dist.mean * vae.config.scaling_factor)
                 stds.append(dist.std * vae.config.scaling_factor)
             latent_mean, latent_std = torch.cat(means), torch.cat(stds)
-    denoiser = Denoiser(pipe)
-    model = denoiser.model
+    objective = DenoisingObjective(pipe)
+    model = objective.trainable
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
 
@@ -179,11 +179,11 @@ def main() -> None:
         x0 = latent_mean[idx]
         if latent_std is not None:
             x0 = x0 + latent_std[idx] * torch.randn(x0.shape, generator=generator)
-        y = denoiser.drop_labels(labels[idx], args.label_dropout, generator)
+        y = objective.drop_labels(labels[idx], args.label_dropout, generator)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = denoiser.loss(x0, y, generator=generator).mean()
+            loss = objective.loss(x0, y, generator=generator).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

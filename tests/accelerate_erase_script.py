@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from conftest import tiny_ddpm, tiny_sets
 
-from gen_unlearn.erase import erase
+from gen_unlearn.erasure import erase
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods.sfron import SFROn
 

@@ -66,25 +66,25 @@ def labels(*values: int) -> torch.Tensor:
 
 
 def test_neggrad_plus_loss_by_hand() -> None:
-    # retain CE = mean(ln 2, ln(4/3)); forget CE = ln 4
+    # remain CE = mean(ln 2, ln(4/3)); forget CE = ln 4
     loss = neggrad_plus_loss(logits(EVEN, SKEWED), labels(0, 0), logits(SKEWED), labels(1), beta=0.9)
     expected = 0.9 * (LN2 + math.log(4 / 3)) / 2 - 0.1 * LN4
     assert loss.item() == pytest.approx(expected)
 
 
 def test_gated_forget_terms_by_hand() -> None:
-    # a forgotten forget batch: NegGrad+ and RL keep their retain terms only
-    retain, retain_labels = logits(EVEN, SKEWED), labels(0, 0)
-    neggrad = neggrad_plus_loss(retain, retain_labels, logits(SKEWED), labels(1), beta=0.9, ascend=False)
+    # a forgotten forget batch: NegGrad+ and RL keep their remain terms only
+    remain, remain_labels = logits(EVEN, SKEWED), labels(0, 0)
+    neggrad = neggrad_plus_loss(remain, remain_labels, logits(SKEWED), labels(1), beta=0.9, ascend=False)
     assert neggrad.item() == pytest.approx(0.9 * (LN2 + math.log(4 / 3)) / 2)
-    relabel = relabel_loss(logits(SKEWED), labels(1), logits(SKEWED), labels(0), retain_weight=0.5, forget=False)
+    relabel = relabel_loss(logits(SKEWED), labels(1), logits(SKEWED), labels(0), remain_weight=0.5, forget=False)
     assert relabel.item() == pytest.approx(0.5 * math.log(4 / 3))
 
 
 def test_gradtau_loss_by_hand() -> None:
-    forget, retain = torch.tensor([0.1, 0.3]), torch.tensor([1.0, 2.0])
+    forget, remain = torch.tensor([0.1, 0.3]), torch.tensor([1.0, 2.0])
     # α·ReLU(0.5 − 0.2)² + (1 − α)·1.5 with α = 0.2
-    assert gradtau_loss(forget, retain, val_loss=0.5, alpha=0.2).item() == pytest.approx(0.2 * 0.09 + 0.8 * 1.5)
+    assert gradtau_loss(forget, remain, val_loss=0.5, alpha=0.2).item() == pytest.approx(0.2 * 0.09 + 0.8 * 1.5)
     assert alpha_at(0.3, 0, 100) == pytest.approx(0.3)
     assert alpha_at(0.3, 50, 100) == pytest.approx(0.15)
     assert initial_alpha(0.1) == pytest.approx(1 / 6)
@@ -106,7 +106,7 @@ def test_gradtau_memory_term_switches_off_at_the_target() -> None:
 
 
 def test_memorization_loss_and_extrapolation_formula() -> None:
-    # identical retain predictions: KL = 0, so the loss is the forget CE (ln 4)
+    # identical remain predictions: KL = 0, so the loss is the forget CE (ln 4)
     same = logits(SKEWED, EVEN)
     assert memorization_loss(logits(SKEWED), labels(1), same, same.clone()).item() == pytest.approx(LN4)
     # KL(h_ref ‖ h_θ) with h_ref = (1/2, 1/2), h_θ = (3/4, 1/4): ½ ln(2/3) + ½ ln 2 = ½ ln(4/3)
@@ -132,8 +132,8 @@ def test_sfron_forget_loss_by_hand() -> None:
 
 
 def test_relabel_and_ascent_losses_by_hand() -> None:
-    # forget sample relabelled to 1 (CE ln 4), retain sample of class 0 (CE ln(4/3))
-    loss = relabel_loss(logits(SKEWED), labels(1), logits(SKEWED), labels(0), retain_weight=0.5)
+    # forget sample relabelled to 1 (CE ln 4), remain sample of class 0 (CE ln(4/3))
+    loss = relabel_loss(logits(SKEWED), labels(1), logits(SKEWED), labels(0), remain_weight=0.5)
     assert loss.item() == pytest.approx(LN4 + 0.5 * math.log(4 / 3))
     assert gradient_ascent_loss(logits(EVEN, SKEWED), labels(0, 1)).item() == pytest.approx(-(LN2 + LN4) / 2)
 
@@ -158,7 +158,7 @@ def test_scrub_losses_by_hand() -> None:
 
 
 def test_bad_teacher_loss_by_hand() -> None:
-    # sample 0 is retain (good teacher = student: KL 0); sample 1 is forget (bad teacher uniform: ½ ln(4/3))
+    # sample 0 is remain (good teacher = student: KL 0); sample 1 is forget (bad teacher uniform: ½ ln(4/3))
     student = logits(SKEWED, SKEWED)
     good, bad = logits(SKEWED, SKEWED), logits(EVEN, EVEN)
     loss = bad_teacher_loss(student, good, bad, torch.tensor([False, True]))
@@ -229,12 +229,12 @@ def toy_data(n_per_class: int = 20, classes: int = 4, seed: int = 0) -> LabeledI
 def test_class_wise_and_random_splits() -> None:
     train, test = toy_data(), toy_data(5, seed=1)
     splits = make_splits(train, test, forget_class=2, validation_size=10)
-    assert len(splits.validation) == 10 and len(splits.forget) + len(splits.retain) == 70
-    assert (splits.forget.labels == 2).all() and not (splits.retain.labels == 2).any()
+    assert len(splits.validation) == 10 and len(splits.forget) + len(splits.remain) == 70
+    assert (splits.forget.labels == 2).all() and not (splits.remain.labels == 2).any()
     assert not (splits.test.labels == 2).any() and (splits.test_forget.labels == 2).all()
     assert splits.setting == "class-2"
     random = make_splits(train, test, forget_fraction=0.1, seed=0, validation_size=10)
-    assert len(random.forget) == 7 and len(random.retain) == 63 and len(random.test) == len(test)
+    assert len(random.forget) == 7 and len(random.remain) == 63 and len(random.test) == len(test)
     assert torch.equal(random.train.images, splits.train.images)  # the original's data does not depend on the task
     with pytest.raises(ValueError, match="exactly one"):
         make_splits(train, test, validation_size=10)
@@ -394,7 +394,7 @@ def test_neggrad_plus_explosion_stops_with_a_clear_error_and_keeps_the_input(mni
 def test_experiment_record_cache_and_cli(mnist_task, tmp_path, monkeypatch, capsys) -> None:
     splits, _, _ = mnist_task
     train_config = TrainConfig(epochs=1, batch_size=64)
-    experiment = ClassificationExperiment(splits, train_config=train_config, device="cpu", retain_eval_samples=None)
+    experiment = ClassificationExperiment(splits, train_config=train_config, device="cpu", remain_eval_samples=None)
     record = experiment.run("rl", steps=10)
     json.dumps(record)  # JSON-able as it is
     assert record["method"] == "rl" and record["setting"] == "class-3" and record["config"]["steps"] == 10

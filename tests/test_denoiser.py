@@ -5,11 +5,11 @@ import torch
 from conftest import tiny_ddpm, tiny_dit
 from diffusers import DDPMScheduler
 
-from gen_unlearn import Denoiser
+from gen_unlearn import DenoisingObjective
 
 
 def test_loss_is_the_per_sample_noise_prediction_error(tiny_pipeline) -> None:
-    denoiser = Denoiser(tiny_pipeline)
+    objective = DenoisingObjective(tiny_pipeline)
     x0 = torch.randn(3, *tiny_pipeline.latent_shape)
     y, t = torch.tensor([0, 1, 2]), torch.tensor([0, 17, 49])
     noise = torch.randn_like(x0)
@@ -17,36 +17,36 @@ def test_loss_is_the_per_sample_noise_prediction_error(tiny_pipeline) -> None:
     x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
     with torch.no_grad():
         expected = (tiny_pipeline.predict_noise(x_t, t, y) - noise).pow(2).mean(dim=(1, 2, 3))
-        loss = denoiser.loss(x0, y, t=t, noise=noise)
+        loss = objective.loss(x0, y, t=t, noise=noise)
     assert loss.shape == (3,)
     assert torch.allclose(loss, expected, atol=1e-5)
 
 
 def test_loss_has_gradients_for_the_denoiser_only() -> None:
     pipe = tiny_dit()
-    denoiser = Denoiser(pipe)
-    x0 = denoiser.encode(torch.rand(2, 3, 8, 8) * 2 - 1, generator=torch.manual_seed(0))
+    objective = DenoisingObjective(pipe)
+    x0 = objective.encode(torch.rand(2, 3, 8, 8) * 2 - 1, generator=torch.manual_seed(0))
     assert x0.shape == (2, *pipe.latent_shape)
-    denoiser.loss(x0, torch.tensor([1, 4]), generator=torch.manual_seed(0)).mean().backward()
+    objective.loss(x0, torch.tensor([1, 4]), generator=torch.manual_seed(0)).mean().backward()
     assert all(p.grad is not None for p in pipe.transformer.parameters() if p.requires_grad and p.dim() > 1)
     assert all(p.grad is None for p in pipe.vae.parameters())
 
 
 def test_drop_labels() -> None:
-    denoiser = Denoiser(tiny_ddpm(num_classes=3))
+    objective = DenoisingObjective(tiny_ddpm(num_classes=3))
     y = torch.tensor([0, 1, 2, 1] * 250)
-    assert torch.equal(denoiser.drop_labels(y, 0.0), y)
-    assert (denoiser.drop_labels(y, 1.0) == 3).all()
-    dropped = (denoiser.drop_labels(y, 0.1, torch.Generator().manual_seed(0)) == 3).float().mean()
+    assert torch.equal(objective.drop_labels(y, 0.0), y)
+    assert (objective.drop_labels(y, 1.0) == 3).all()
+    dropped = (objective.drop_labels(y, 0.1, torch.Generator().manual_seed(0)) == 3).float().mean()
     assert 0.05 < dropped < 0.15
 
 
 def test_seeded_loss_is_reproducible() -> None:
-    denoiser = Denoiser(tiny_ddpm())
+    objective = DenoisingObjective(tiny_ddpm())
     x0, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
     with torch.no_grad():
-        a = denoiser.loss(x0, y, generator=torch.manual_seed(5))
-        b = denoiser.loss(x0, y, generator=torch.manual_seed(5))
+        a = objective.loss(x0, y, generator=torch.manual_seed(5))
+        b = objective.loss(x0, y, generator=torch.manual_seed(5))
     assert torch.equal(a, b)
 
 
@@ -54,4 +54,4 @@ def test_refuses_v_prediction() -> None:
     pipe = tiny_ddpm()
     pipe.scheduler = DDPMScheduler.from_config(pipe.scheduler.config, prediction_type="v_prediction")
     with pytest.raises(ValueError, match="epsilon-prediction"):
-        Denoiser(pipe)
+        DenoisingObjective(pipe)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gen_unlearn import load_classifier, load_pipeline, sample_images
-from gen_unlearn.erase import erase
+from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
 from gen_unlearn.loop import TrainingConfig
 

@@ -20,13 +20,16 @@ from PIL import Image
 import gen_unlearn
 from gen_unlearn.classifier import SmallCNN, rejects
 from gen_unlearn.data import LabeledImages, load_dataset
-from gen_unlearn.erase import erase
+from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation.accuracy import classify
 from gen_unlearn.evaluation.bench import PLOTS, bench
+from gen_unlearn.evaluation.classifiers import ClassMapped, read_class_map, resolve_classifier
 from gen_unlearn.evaluation.features import (
     ClassifierFeatures,
     InceptionNetwork,
     InceptionWeightsNotFoundError,
+    resize_batch,
+    resize_per_image,
     resolve_inception_path,
 )
 from gen_unlearn.evaluation.fid import (
@@ -38,6 +41,7 @@ from gen_unlearn.evaluation.fid import (
     reference_statistics,
     register_torch_fidelity_extractor,
     relative_difference,
+    torch_fidelity_statistics,
 )
 from gen_unlearn.evaluation.grid import (
     BLOCK_GAP,
@@ -163,6 +167,20 @@ def test_fid_of_a_set_against_itself_is_zero(real_images, real_sets, inception) 
     assert abs(compute_fid(few, few, backends=("torch-fidelity",), inception=inception)["torch-fidelity"]) < 1e-2
 
 
+def test_batched_resize_matches_the_per_image_reference(real_images, inception) -> None:
+    images = torch.cat([real_images["reference"], real_images["same"]])
+    for method in ("pil-bicubic", "tf1-bilinear"):
+        batched, reference = resize_batch(images, method), resize_per_image(images, method)
+        assert batched.shape == reference.shape == (len(images), 3, 299, 299)
+        assert (batched - reference).abs().max() < 0.05, method  # grey levels out of 255
+    fid = {}
+    for name, resize in (("batched", resize_batch), ("per image", resize_per_image)):
+        features = {k: inception(resize(v, "pil-bicubic")).numpy() for k, v in real_images.items()}
+        stats = {k: torch_fidelity_statistics(v) for k, v in features.items()}
+        fid[name] = make_backend("torch-fidelity", inception).frechet(stats["same"], stats["reference"])
+    assert relative_difference(fid["batched"], fid["per image"]) < 0.001, fid
+
+
 def test_fid_rises_when_a_class_is_dropped(real_sets, inception) -> None:
     backend = make_backend("torch-fidelity", inception)
     same = backend.frechet(real_sets["same"], real_sets["reference"])
@@ -195,21 +213,20 @@ def test_both_backends_agree_within_one_percent_and_the_report_records_its_proto
 ) -> None:
     pipe = gen_unlearn.load_pipeline("mnist-ddpm")
     pipe.set_progress_bar_config(disable=True)
-    report = gen_unlearn.evaluate(
-        pipe,
-        "three",
-        num_samples=2,
-        num_inference_steps=4,
-        reference_per_class=2,
-        data_root=data_root,
-        inception=inception,
-        fid_backends=("torch-fidelity", "clean-fid"),
-        pipeline_name="mnist-ddpm",
-        progress=False,
-    )
+    common = {"num_samples": 2, "num_inference_steps": 4, "reference_per_class": 2, "data_root": data_root}
+    common.update(inception=inception, fid_backends=("torch-fidelity", "clean-fid"), progress=False)
+    report = gen_unlearn.evaluate(pipe, "three", pipeline_name="mnist-ddpm", **common)
+    separate = gen_unlearn.evaluate(pipe, "three", fid_features="separate", **common)  # each library's own path
     fid = report.fid
     assert set(fid) == {"torch-fidelity", "clean-fid"} and all(np.isfinite(v) and v > 0 for v in fid.values())
     assert relative_difference(fid["torch-fidelity"], fid["clean-fid"]) < 0.01, fid
+    assert relative_difference(separate.fid["torch-fidelity"], separate.fid["clean-fid"]) < 0.01, separate.fid
+    for backend in fid:  # the shared pass gives what each library's own extraction gives
+        assert relative_difference(fid[backend], separate.fid[backend]) < 0.01, (fid, separate.fid)
+    assert report.protocol["fid"]["clean-fid"]["features"].startswith("one Inception pass shared")
+    assert separate.protocol["fid"]["clean-fid"]["features"].startswith("lossless PNG files")
+    shared_times = [report.protocol["fid"][b]["timings_s"]["sample_features"] for b in fid]
+    assert shared_times[1] < 0.5 * shared_times[0], f"the second backend extracts nothing: {shared_times}"
 
     assert report.forget_class == 3 and report.forgetting.num_samples == 2
     assert sorted(report.remain_accuracy) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
@@ -434,3 +451,83 @@ def test_a_1000_class_dit_evaluates_with_an_image_folder_reference_and_a_torchsc
     with pytest.raises(ValueError, match="has none of the remaining classes"):
         gen_unlearn.evaluate(pipe, 999, num_samples=1, remain_classes=2, classifier=scripted, dataset="imagefolder",
                              data_root=empty, inception=inception, fid_backends=("torch-fidelity",))  # fmt: skip
+
+
+# -- classifiers of other classes: torchvision, class-index maps ----------------------------------------
+
+
+class FixedLogits(torch.nn.Module):
+    """A classifier that gives the same logits, whatever the images (the first len(images) rows)."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.register_buffer("logits", logits)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits[: len(images)]
+
+
+def test_a_class_map_sums_the_probabilities_of_the_mapped_classes_and_rejects_the_rest() -> None:
+    logits = torch.tensor([[2.0, 0.5, -1.0, 1.0], [0.0, 0.0, 3.0, -2.0]])
+    fixed = FixedLogits(logits)
+    mapped = ClassMapped(fixed, {0: [0, 1], 1: [2]}, num_classes=2, num_outputs=4)
+    p, q = mapped(torch.zeros(2, 1, 8, 8)).softmax(-1), logits.softmax(-1)
+    assert torch.allclose(p, torch.stack([q[:, 0] + q[:, 1], q[:, 2], q[:, 3]], dim=-1), atol=1e-6)
+    assert rejects(mapped) and mapped.config.class_map == {"0": [0, 1], "1": [2]}
+    everything = ClassMapped(fixed, {0: [0, 1], 1: [2, 3]}, num_classes=2, num_outputs=4)
+    assert not rejects(everything) and everything(torch.zeros(1, 1, 8, 8)).shape == (1, 2)
+
+
+def test_bad_class_maps_are_one_line_errors() -> None:
+    pipe = tiny_ddpm()
+    with pytest.raises(ValueError, match="no entry for pipeline classes \\[2\\]"):
+        read_class_map({"0": 0, "1": [1, 2]}, pipe, num_outputs=10)
+    with pytest.raises(ValueError, match="outside the classifier's 10 outputs"):
+        read_class_map({"0": 0, "1": 1, "2": 10}, pipe, num_outputs=10)
+
+
+def test_a_torchvision_classifier_loads_offline_with_its_preprocessing_and_judges_through_a_map(
+    tmp_path, monkeypatch
+) -> None:
+    from torchvision import models
+
+    weights = models.MobileNet_V3_Small_Weights.IMAGENET1K_V1
+    torch.manual_seed(0)
+    network = models.mobilenet_v3_small(num_classes=1000)  # random weights in the real layout
+    cached = tmp_path / "torch-home" / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    torch.save(network.state_dict(), cached)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # torch's cache, as a user's machine has it
+    pipe, spec = tiny_ddpm(), "torchvision:mobilenet_v3_small:IMAGENET1K_V1"
+    with pytest.raises(ValueError, match="has 1000 outputs but the pipeline has 3 classes: pass --class-map"):
+        gen_unlearn.evaluate(pipe, 1, num_samples=1, classifier=spec, fid_backends=())
+    class_map = tmp_path / "map.json"
+    class_map.write_text(json.dumps({"0": [0, 1], "1": 2, "2": [3]}))
+    report = gen_unlearn.evaluate(pipe, 1, num_samples=3, classifier=spec, class_map=class_map, fid_backends=(),
+                                  num_inference_steps=2, progress=False)  # fmt: skip
+    record = report.protocol["classifier"]
+    assert record["reject_output"] and record["class_map"] == {"0": [0, 1], "1": [2], "2": [3]}
+    assert record["preprocessing"]["crop_size"] == [224] and record["preprocessing"]["resize_size"] == [256]
+    assert record["preprocessing"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert sum(report.forgetting.drawn_as.values()) == pytest.approx(1.0)
+
+    state_file = tmp_path / "weights.pth"  # the offline path: a state-dict file, same weights, same verdicts
+    torch.save(network.state_dict(), state_file)
+    device = torch.device("cpu")
+    from_cache, _ = resolve_classifier(spec, device, pipe, class_map)
+    from_file, _ = resolve_classifier(f"torchvision:mobilenet_v3_small:{state_file}", device, pipe, class_map)
+    images = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(from_cache(images), from_file(images))
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))  # not cached, and no way out: a closed proxy
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(ValueError, match=r"not in torch's cache .* or pass torchvision:mobilenet_v3_small:/path"):
+        resolve_classifier(spec, device, pipe, class_map)
+    with pytest.raises(ValueError, match="has no weights 'IMAGENET9K'"):
+        resolve_classifier("torchvision:mobilenet_v3_small:IMAGENET9K", device, pipe, class_map)
+    with pytest.raises(ValueError, match="torchvision has no model 'resnet7'"):
+        resolve_classifier("torchvision:resnet7", device, pipe, class_map)

@@ -10,8 +10,8 @@ import torch
 from conftest import cpu_state, tiny_ddpm, tiny_dit, tiny_sets
 
 from gen_unlearn.data import ForgetRemainSets
-from gen_unlearn.denoiser import Denoiser
-from gen_unlearn.erase import erase, method_config
+from gen_unlearn.denoiser import DenoisingObjective
+from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.io import cache_dir, fingerprint_pipeline
 from gen_unlearn.loop import Trainer, TrainingConfig
 from gen_unlearn.methods import METHODS
@@ -114,7 +114,8 @@ def test_salun_moves_only_parameters_inside_its_mask() -> None:
     training = TrainingConfig(steps=3, batch_size=4, progress=False, device="cpu")
     erased = erase(pipe, 1, "salun", data=tiny_sets(pipe), training=training, saliency_batches=2, lr=1e-2)
     # the same mask, recomputed from the same seeded batches on a fresh copy of the model
-    probe = SalUn(Denoiser(tiny_ddpm()), tiny_sets(pipe), method_config("salun", saliency_batches=2), training)
+    config = method_config("salun", saliency_batches=2)
+    probe = SalUn(DenoisingObjective(tiny_ddpm()), tiny_sets(pipe), config, training)
     probe.prepare()
     assert 0.45 < mask_density(probe.mask) < 0.55
     after = cpu_state(erased.unet)

@@ -54,3 +54,42 @@ def test_no_module_imports_in_a_circle() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+def run_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    return done.stdout.strip()
+
+
+def test_the_command_list_and_import_gen_unlearn_do_not_load_torch() -> None:
+    """`gen-unlearn --help` answers from the command list alone: no torch, diffusers or scipy (under 2 s)."""
+    heavy = run_python(
+        "import contextlib, io, sys\n"
+        "import gen_unlearn\n"
+        "from gen_unlearn.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in ('torch', 'diffusers', 'scipy', 'torchvision') if m in sys.modules))"
+    )
+    assert heavy == "[]", f"loaded for --help: {heavy}"
+
+
+def test_the_command_list_gives_each_command_the_help_of_its_full_parser() -> None:
+    from gen_unlearn.cli import COMMANDS, build_parser, command_list_parser
+
+    def helps(parser) -> dict[str, str]:
+        action = next(a for a in parser._actions if a.dest == "command")
+        return {choice.dest: choice.help for choice in action._choices_actions}
+
+    assert helps(command_list_parser()) == helps(build_parser()) == COMMANDS
+
+
+def test_erase_is_the_function_whatever_was_imported_first() -> None:
+    kinds = run_python(
+        "import gen_unlearn, gen_unlearn.evaluation, gen_unlearn.erasure\n"
+        "print(callable(gen_unlearn.erase), gen_unlearn.erase is gen_unlearn.erasure.erase)"
+    )
+    assert kinds == "True True"

@@ -1,4 +1,7 @@
-"""Classification-side unlearning: the same forget / retain API and metrics as the generative side, for classifiers.
+"""Classification-side unlearning: the same forget / remain API and metrics as the generative side, for classifiers.
+
+One word for one thing: the remain set D_r is what the classification papers call the retain set (and RA
+their retain accuracy); settings say `remain_*` here as on the generative side.
 
 Methods (one file each): NegGrad+, ∇τ (gradtau), Memorize-to-Forget, SFR-on, SalUn, SCRUB, bad teacher,
 RL, GA, FT and retrain; `CLASSIFICATION_METHODS` maps their names to their classes.

@@ -1,7 +1,7 @@
 """Bad teacher (Chundawat et al., AAAI 2023): distil from a competent and an incompetent teacher.
 
 The student starts as the original. On mixed batches, each sample's target is the competent teacher
-(the frozen original) for retain samples and the incompetent teacher (a randomly initialised network
+(the frozen original) for remain samples and the incompetent teacher (a randomly initialised network
 of the same architecture) for forget samples:
 
     L = mean_i KL(softmax(t_i / T) ‖ softmax(s_i / T)),   t_i = bad(x_i) if x_i ∈ D_f else good(x_i)
@@ -61,14 +61,14 @@ class BadTeacher(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            (x_r, _), (x_f, y_f) = self.retain_batch(), self.forget_batch()
+            (x_r, _), (x_f, y_f) = self.remain_batch(), self.forget_batch()
             x = torch.cat([x_r, x_f])
             is_forget = torch.arange(len(x), device=x.device) >= len(x_r)
             with torch.no_grad():
                 good, bad = self.good_teacher(x), self.bad_teacher(x)
             student = self.trainer.model(x)
             forget_acc = batch_accuracy(student[is_forget].detach(), y_f)
-            if not self.remembers(forget_acc):  # forgotten: distil the retain samples only
+            if not self.remembers(forget_acc):  # forgotten: distil the remain samples only
                 keep = ~is_forget
                 student, good, bad, is_forget = student[keep], good[keep], bad[keep], is_forget[keep]
             value = bad_teacher_loss(student, good, bad, is_forget, self.config.temperature)

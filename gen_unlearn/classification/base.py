@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
-from ..data import RandomBatches
+from ..batches import BatchStream, mixed_seed
 from ..loop import Trainer, TrainingConfig
 from .splits import UnlearningSplits
 from .training import lr_at, make_optimizer, set_lr, to_input
@@ -39,7 +40,7 @@ class UnlearnConfig:
     """Hyperparameters of every iterative method; each method's Config adds its own and may change defaults."""
 
     steps: int = 75
-    batch_size: int = 64  # retain samples per step
+    batch_size: int = 64  # remain samples per step
     forget_batch_size: int = 64  # forget samples per step
     optimizer: str = "sgd"  # sgd | adamw
     lr: float = 0.01
@@ -75,7 +76,7 @@ class UnlearnResult:
 
 
 class ClassificationUnlearner(ABC):
-    """An unlearning method for a classifier, given the forget / retain / validation splits."""
+    """An unlearning method for a classifier, given the forget / remain / validation splits."""
 
     name: ClassVar[str]
     Config: ClassVar[type]
@@ -96,7 +97,7 @@ def freeze_norm_statistics(model: nn.Module) -> None:
 
 
 class IterativeUnlearner(ClassificationUnlearner):
-    """A method that takes `config.steps` iterations of optimizer steps on forget and/or retain batches."""
+    """A method that takes `config.steps` iterations of optimizer steps on forget and/or remain batches."""
 
     Config: ClassVar[type[UnlearnConfig]] = UnlearnConfig
     config: UnlearnConfig
@@ -106,8 +107,10 @@ class IterativeUnlearner(ClassificationUnlearner):
     ):
         super().__init__(model, splits, config, seed, device)
         self.model = copy.deepcopy(model).to(device)
-        self.forget_batches = RandomBatches(splits.forget.images, splits.forget.labels, config.forget_batch_size, seed)
-        self.retain_batches = RandomBatches(splits.retain.images, splits.retain.labels, config.batch_size, seed + 1)
+        # the generative methods' streams: batch k seeded by (seed, k), resumable, one sequence per process
+        forget, remain = splits.forget, splits.remain
+        self.forget_batches = BatchStream(TensorDataset(forget.images, forget.labels), config.forget_batch_size, seed)
+        self.remain_batches = BatchStream(TensorDataset(remain.images, remain.labels), config.batch_size, seed + 1)
         self.generator = torch.Generator().manual_seed(seed + 2)
         self.trainer: Trainer | None = None
 
@@ -124,8 +127,8 @@ class IterativeUnlearner(ClassificationUnlearner):
     def forget_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._on_device(next(self.forget_batches))
 
-    def retain_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._on_device(next(self.retain_batches))
+    def remain_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._on_device(next(self.remain_batches))
 
     def frozen_copy(self, model: nn.Module | None = None) -> nn.Module:
         """An eval-mode copy without gradients (a teacher or a reference)."""
@@ -208,6 +211,16 @@ class IterativeUnlearner(ClassificationUnlearner):
         self.stopped = config.stop_when_forgotten and self.is_forgotten(terms.get("forget_acc", math.inf))
         return terms
 
+    def state_dict(self) -> dict[str, Any]:
+        """The batch streams' positions and whether the run stopped: what a resumed run needs besides weights."""
+        streams = {"forget": self.forget_batches.state_dict(), "remain": self.remain_batches.state_dict()}
+        return {**streams, "stopped": self.stopped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.forget_batches.load_state_dict(state["forget"])
+        self.remain_batches.load_state_dict(state["remain"])
+        self.stopped = bool(state["stopped"])
+
     def run(self, progress: bool = False) -> UnlearnResult:
         start = time.time()
         torch.manual_seed(self.seed)  # dropout
@@ -227,6 +240,10 @@ class IterativeUnlearner(ClassificationUnlearner):
             device=self.device,
         )
         self.trainer = Trainer(loop).prepare(self.model, optimizer)
-        history = self.trainer.run(self._step, desc=self.name)
+        rank = self.trainer.accelerator.process_index
+        if rank:  # every process draws its own batches
+            self.forget_batches.reseed(mixed_seed(self.seed, rank, 0))
+            self.remain_batches.reseed(mixed_seed(self.seed, rank, 1))
+        history = self.trainer.run(self._step, checkpointed=[self], desc=self.name)
         model = self.finish()
         return UnlearnResult(model, self.name, time.time() - start, asdict(config), history)

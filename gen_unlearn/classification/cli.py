@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 from ..cli_common import check_device, default_device, parse_setting
+from ..tables import format_table
 from .registry import CLASSIFICATION_METHODS, classification_method_config, resolve_method
 from .training import TrainConfig
 
@@ -20,15 +22,13 @@ logger = logging.getLogger("gen_unlearn.classification.cli")
 TABLE_COLUMNS = ("FA", "RA", "TA", "MIA", "avg_gap", "KL_to_retrain")
 
 
-def format_table(rows: list[tuple[str, dict[str, float], float, float | None]]) -> str:
+def method_table(rows: list[tuple[str, dict[str, float], float, float | None]]) -> str:
     """Rows of (name, metrics, wall time in s, share of retrain's wall time) as an aligned text table."""
-    header = f"{'method':<20}" + "".join(f"{c:>15}" for c in TABLE_COLUMNS) + f"{'time (s)':>11}{'vs retrain':>12}"
-    lines = [header, "-" * len(header)]
-    for name, metrics, seconds, share in rows:
-        cells = "".join(f"{metrics.get(c, float('nan')):>15.2f}" for c in TABLE_COLUMNS)
-        relative = f"{100 * share:>11.1f}%" if share is not None else f"{'':>12}"
-        lines.append(f"{name:<20}{cells}{seconds:>11.1f}{relative}")
-    return "\n".join(lines)
+    cells = [
+        [name, *(metrics.get(c, math.nan) for c in TABLE_COLUMNS), seconds, None if share is None else 100 * share]
+        for name, metrics, seconds, share in rows
+    ]
+    return format_table(("method", *TABLE_COLUMNS, "time (s)", "% of retrain"), cells, number=".2f")
 
 
 def cmd_classify(args: argparse.Namespace) -> None:
@@ -68,16 +68,14 @@ def cmd_classify(args: argparse.Namespace) -> None:
     if record["method"] not in ("original", "retrain"):
         rows.append((record["method"], record["metrics"], record["wall_time_s"], record["time_vs_retrain"]))
     print(f"{record['dataset']}, {record['splits']['setting']}, seed {record['seed']} (metrics in %, KL in nats)")
-    print(format_table(rows))
+    print(method_table(rows))
     print(f"wrote {args.output}")
 
 
-def add_classify_command(commands: argparse._SubParsersAction) -> None:
-    """Register `classify` on the `gen-unlearn` subcommands."""
+def add_classify_command(commands: argparse._SubParsersAction, helps: dict[str, str]) -> None:
+    """Register `classify` on the `gen-unlearn` subcommands, with the one-line help the command list gives it."""
     names = ", ".join(["original", *CLASSIFICATION_METHODS])
-    parser = commands.add_parser(
-        "classify", help="unlearn a classifier (class-wise or a random subset) and compare it with retraining"
-    )
+    parser = commands.add_parser("classify", help=helps["classify"])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist", "cifar10"])
     task = parser.add_mutually_exclusive_group(required=True)
     task.add_argument("--forget-class", type=int, help="forget every training sample of this class")

@@ -12,7 +12,6 @@ settings and (for retrained models) the split, so that a benchmark trains each o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict
@@ -23,11 +22,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..data import LabeledImages
-from ..io import atomic_directory, cache_dir, library_versions, settings_key, write_json
+from ..io import atomic_directory, cache_dir, library_versions, settings_key, tensor_sha256, write_json
 from ..loop import default_device
 from .base import UnlearnResult
-from .metrics import DEFAULT_RETAIN_EVAL_SAMPLES, evaluate_classifier
+from .metrics import DEFAULT_REMAIN_EVAL_SAMPLES, evaluate_classifier
 from .models import build_classifier, default_architecture
 from .registry import CLASSIFICATION_METHODS, classification_method_config, resolve_method
 from .splits import DEFAULT_VALIDATION_SIZE, UnlearningSplits, load_splits
@@ -75,14 +73,6 @@ def _load_trained(path: Path, model: nn.Module, device: str) -> UnlearnResult | 
     return UnlearnResult(model.to(device).eval(), record["kind"], record["wall_time_s"], record["config"])
 
 
-def _fingerprint(data: LabeledImages) -> str:
-    """sha256 of a dataset's images and labels: the cache key of the models trained on it."""
-    digest = hashlib.sha256(data.name.encode())
-    for tensor in (data.images, data.labels):
-        digest.update(tensor.contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 class ClassificationExperiment:
     """One forgetting task (dataset, split, seed): the original, the retrained model and any number of methods.
 
@@ -96,17 +86,17 @@ class ClassificationExperiment:
         *,
         train_config: TrainConfig | None = None,
         architecture: str | None = None,
-        retain_eval_samples: int | None = DEFAULT_RETAIN_EVAL_SAMPLES,
+        remain_eval_samples: int | None = DEFAULT_REMAIN_EVAL_SAMPLES,
         device: str | None = None,
         cache: bool = True,
         progress: bool = False,
     ):
         self.splits = splits
-        self.dataset = splits.retain.name
+        self.dataset = splits.remain.name
         self.seed = splits.seed
         self.train_config = train_config or TrainConfig()
         self.architecture = architecture or default_architecture(self.dataset)
-        self.retain_eval_samples = retain_eval_samples
+        self.remain_eval_samples = remain_eval_samples
         self.device = device or default_device()
         self.cache = cache
         self.progress = progress
@@ -132,13 +122,13 @@ class ClassificationExperiment:
         return build_classifier(self.architecture, self.splits.num_classes, self.splits.image_shape, self.seed)
 
     def _cache_path(self, kind: str) -> Path:
-        trained_on = self.splits.train if kind == "original" else self.splits.retain
+        trained_on = self.splits.train if kind == "original" else self.splits.remain
         settings = {
             "version": CACHE_VERSION,
             "architecture": self.architecture,
             "train": asdict(self.train_config),
             "seed": self.seed,
-            "data": _fingerprint(trained_on),
+            "data": tensor_sha256(trained_on.images, trained_on.labels, name=trained_on.name),
         }
         name = f"{self.dataset}-{kind}" + (f"-{self.splits.setting}" if kind == "retrain" else "")
         return cache_dir() / "classification" / f"{name}-seed{self.seed}-{settings_key(**settings)}"
@@ -183,14 +173,14 @@ class ClassificationExperiment:
         """FA, RA, TA, MIA, KL to the retrained model on D_f and the average gap to it."""
         if "retrain" not in self._metrics:
             self._metrics["retrain"] = evaluate_classifier(
-                self.retrained().model, self.splits, retain_eval_samples=self.retain_eval_samples, seed=self.seed
+                self.retrained().model, self.splits, remain_eval_samples=self.remain_eval_samples, seed=self.seed
             )
         return evaluate_classifier(
             model,
             self.splits,
             retrained=self.retrained().model,
             retrained_metrics=self._metrics["retrain"],
-            retain_eval_samples=self.retain_eval_samples,
+            remain_eval_samples=self.remain_eval_samples,
             seed=self.seed,
         )
 
@@ -231,9 +221,9 @@ class ClassificationExperiment:
             "train_config": asdict(self.train_config),
             "splits": self.splits.describe(),
             "protocol": {
-                "metrics": "percent; FA/RA/TA accuracy on forget/retain/test; MIA = share of forget samples an "
-                "entropy logistic-regression attack (retain = member, test = non-member) calls members",
-                "retain_eval_samples": self.retain_eval_samples,
+                "metrics": "percent; FA/RA/TA accuracy on forget/remain/test; MIA = share of forget samples an "
+                "entropy logistic-regression attack (remain = member, test = non-member) calls members",
+                "remain_eval_samples": self.remain_eval_samples,
                 "kl_to_retrain": "mean over the forget set of KL(p_retrain || p_model)",
                 "avg_gap": "mean |metric - retrain| over FA, RA, TA, MIA",
             },

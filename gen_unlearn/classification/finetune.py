@@ -1,4 +1,4 @@
-"""FT (fine-tuning): keep training on the retain set only, L = CE(D_r), and rely on catastrophic forgetting."""
+"""FT (fine-tuning): keep training on the remain set only, L = CE(D_r), and rely on catastrophic forgetting."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ class FineTune(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            x, y = self.retain_batch()
+            x, y = self.remain_batch()
             value = F.cross_entropy(self.trainer.model(x), y)
-            terms.update(retain_ce=value.item())
+            terms.update(remain_ce=value.item())
             return value
 
         self.trainer.optimizer_step(loss, None, self.config.max_grad_norm)

@@ -1,4 +1,4 @@
-"""GA (gradient ascent): maximise the cross-entropy of the forget set, L = −CE(D_f). No retain term.
+"""GA (gradient ascent): maximise the cross-entropy of the forget set, L = −CE(D_f). No remain term.
 
 Ascent on a cross-entropy has no end: once the forget samples are misclassified the loss, and soon the
 weights, run away (a few steps from a useful model to a constant one). `stop_when_forgotten` ends the

@@ -30,11 +30,11 @@ TARGETS = ("auto", "validation", "forget-label")
 
 
 def gradtau_loss(
-    forget_losses: torch.Tensor, retain_losses: torch.Tensor, val_loss: float, alpha: float
+    forget_losses: torch.Tensor, remain_losses: torch.Tensor, val_loss: float, alpha: float
 ) -> torch.Tensor:
     """α·ReLU(L̄_val − mean ℓ_f)² + (1 − α)·mean ℓ_r, from per-sample losses."""
     memory = F.relu(val_loss - forget_losses.mean()) ** 2
-    return alpha * memory + (1 - alpha) * retain_losses.mean()
+    return alpha * memory + (1 - alpha) * remain_losses.mean()
 
 
 def alpha_at(alpha0: float, step: int, total_steps: int) -> float:
@@ -56,7 +56,7 @@ class GradTauConfig(UnlearnConfig):
     alpha_factor: float = 5 / 3
     target: str = "auto"  # auto | validation | forget-label
     refresh_every: int = 25  # steps between measurements of L̄_val
-    # The memory term only on forget batches not yet forgotten, then more retain steps: the ReLU alone switches
+    # The memory term only on forget batches not yet forgotten, then more remain steps: the ReLU alone switches
     # off late for a forgotten class, whose target L̄_val is high (Fashion-MNIST class 3, 75 steps of 64 forget
     # samples, no gate: TA 2.3 points under retraining; these defaults: 0.8).
     steps: int = 120
@@ -106,14 +106,14 @@ class GradTau(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            (x_r, y_r), (x_f, y_f) = self.retain_batch(), self.forget_batch()
-            retain_logits, forget_logits = self.forward_both(x_r, x_f)
+            (x_r, y_r), (x_f, y_f) = self.remain_batch(), self.forget_batch()
+            remain_logits, forget_logits = self.forward_both(x_r, x_f)
             forget_losses = F.cross_entropy(forget_logits, y_f, reduction="none")
-            retain_losses = F.cross_entropy(retain_logits, y_r, reduction="none")
+            remain_losses = F.cross_entropy(remain_logits, y_r, reduction="none")
             forget_acc = batch_accuracy(forget_logits.detach(), y_f)
-            terms.update(forget=forget_losses.mean().item(), retain=retain_losses.mean().item(), forget_acc=forget_acc)
+            terms.update(forget=forget_losses.mean().item(), remain=remain_losses.mean().item(), forget_acc=forget_acc)
             gated_alpha = alpha if self.remembers(forget_acc) else 0.0
-            return gradtau_loss(forget_losses, retain_losses, self.val_loss, gated_alpha)
+            return gradtau_loss(forget_losses, remain_losses, self.val_loss, gated_alpha)
 
         self.trainer.optimizer_step(loss, None, config.max_grad_norm)
         terms.update(alpha=alpha, val_loss=self.val_loss)

@@ -5,7 +5,7 @@ Instead of ascending the forget loss, descend towards a *memorization* model and
     θ_mem    = argmin  CE(D_f; θ) + λ · KL(h_ref ‖ h_θ) on D_r        (from θ_ref, a few steps)
     θ_forget = θ_ref + α (θ_ref − θ_mem)  =  (1 + α) θ_ref − α θ_mem
 
-The KL term keeps the memorization model's predictions on the retain set those of the reference, so
+The KL term keeps the memorization model's predictions on the remain set those of the reference, so
 θ_ref − θ_mem points away from the forget set only. Only parameters are extrapolated; normalisation
 statistics (buffers) stay those of the reference (an extrapolated running variance could go negative).
 
@@ -33,14 +33,14 @@ from .base import IterativeUnlearner, UnlearnConfig
 def memorization_loss(
     forget_logits: torch.Tensor,
     forget_labels: torch.Tensor,
-    retain_logits: torch.Tensor,
-    reference_retain_logits: torch.Tensor,
+    remain_logits: torch.Tensor,
+    reference_remain_logits: torch.Tensor,
     kl_weight: float = 1.0,
 ) -> torch.Tensor:
-    """CE(forget) + λ · mean_i KL(h_ref(x_i) ‖ h_θ(x_i)) over the retain batch."""
+    """CE(forget) + λ · mean_i KL(h_ref(x_i) ‖ h_θ(x_i)) over the remain batch."""
     kl = F.kl_div(
-        F.log_softmax(retain_logits, -1),
-        F.log_softmax(reference_retain_logits, -1),
+        F.log_softmax(remain_logits, -1),
+        F.log_softmax(reference_remain_logits, -1),
         reduction="batchmean",
         log_target=True,
     )
@@ -99,11 +99,11 @@ class MemorizeToForget(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            (x_r, _), (x_f, y_f) = self.retain_batch(), self.forget_batch()
-            retain_logits, forget_logits = self.forward_both(x_r, x_f)
+            (x_r, _), (x_f, y_f) = self.remain_batch(), self.forget_batch()
+            remain_logits, forget_logits = self.forward_both(x_r, x_f)
             with torch.no_grad():
                 reference_logits = self.reference(x_r)
-            value = memorization_loss(forget_logits, y_f, retain_logits, reference_logits, self.config.kl_weight)
+            value = memorization_loss(forget_logits, y_f, remain_logits, reference_logits, self.config.kl_weight)
             terms.update(memorize=value.item())
             return value
 

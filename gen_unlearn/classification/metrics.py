@@ -1,9 +1,9 @@
 """The standard classification-unlearning metrics, all in percent.
 
-- FA / RA / TA: accuracy on the forget set, the retain set and the test set.
+- FA / RA / TA: accuracy on the forget set, the remain set and the test set.
 - MIA: a membership-inference attack on the prediction entropy. A logistic regression is fitted to tell
-  retain samples (members, label 1) from test samples (non-members, label 0), class-balanced by drawing
-  as many retain samples as there are test samples; MIA is the share of forget samples it calls members.
+  remain samples (members, label 1) from test samples (non-members, label 0), class-balanced by drawing
+  as many remain samples as there are test samples; MIA is the share of forget samples it calls members.
 - KL to retrain: mean over the forget set of KL(p_retrain ‖ p_model).
 - Average gap: mean over FA, RA, TA, MIA of |metric − metric of the retrained model|.
 
@@ -28,7 +28,7 @@ from ..data import LabeledImages
 from .splits import UnlearningSplits
 
 GAP_METRICS = ("FA", "RA", "TA", "MIA")
-DEFAULT_RETAIN_EVAL_SAMPLES = 10_000
+DEFAULT_REMAIN_EVAL_SAMPLES = 10_000
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -99,12 +99,12 @@ def fit_logistic_regression(
 
 
 def entropy_attack(
-    retain_probs: torch.Tensor, test_probs: torch.Tensor, seed: int = 0
+    remain_probs: torch.Tensor, test_probs: torch.Tensor, seed: int = 0
 ) -> tuple[LogisticRegression, float]:
-    """The attack fitted on as many retain (member) as test (non-member) samples, and its balanced accuracy (%)."""
-    n = min(len(retain_probs), len(test_probs))
+    """The attack fitted on as many remain (member) as test (non-member) samples, and its balanced accuracy (%)."""
+    n = min(len(remain_probs), len(test_probs))
     generator = torch.Generator().manual_seed(seed)
-    members = retain_probs[torch.randperm(len(retain_probs), generator=generator)[:n]]
+    members = remain_probs[torch.randperm(len(remain_probs), generator=generator)[:n]]
     non_members = test_probs[torch.randperm(len(test_probs), generator=generator)[:n]]
     features = torch.cat([entropy(members), entropy(non_members)])
     targets = torch.cat([torch.ones(n), torch.zeros(n)])
@@ -115,10 +115,10 @@ def entropy_attack(
 
 
 def membership_inference(
-    retain_probs: torch.Tensor, test_probs: torch.Tensor, forget_probs: torch.Tensor, seed: int = 0
+    remain_probs: torch.Tensor, test_probs: torch.Tensor, forget_probs: torch.Tensor, seed: int = 0
 ) -> float:
-    """Share (%) of forget samples called members by an entropy attack fitted on retain (members) vs test."""
-    attack, _ = entropy_attack(retain_probs, test_probs, seed)
+    """Share (%) of forget samples called members by an entropy attack fitted on remain (members) vs test."""
+    attack, _ = entropy_attack(remain_probs, test_probs, seed)
     return 100.0 * attack.predict(entropy(forget_probs)).double().mean().item()
 
 
@@ -127,12 +127,12 @@ def average_gap(metrics: dict[str, float], reference: dict[str, float], keys: tu
     return sum(abs(metrics[k] - reference[k]) for k in keys) / len(keys)
 
 
-def retain_eval_subset(retain: LabeledImages, samples: int | None, seed: int = 0) -> LabeledImages:
-    """The retain samples RA and the attack's members are measured on: a seeded subset of `samples`, or all."""
-    if samples is None or samples >= len(retain):
-        return retain
-    idx = torch.randperm(len(retain), generator=torch.Generator().manual_seed(20_000 + seed))[:samples]
-    return retain.subset(idx.sort().values)
+def remain_eval_subset(remain: LabeledImages, samples: int | None, seed: int = 0) -> LabeledImages:
+    """The remain samples RA and the attack's members are measured on: a seeded subset of `samples`, or all."""
+    if samples is None or samples >= len(remain):
+        return remain
+    idx = torch.randperm(len(remain), generator=torch.Generator().manual_seed(20_000 + seed))[:samples]
+    return remain.subset(idx.sort().values)
 
 
 def evaluate_classifier(
@@ -140,23 +140,23 @@ def evaluate_classifier(
     splits: UnlearningSplits,
     retrained: nn.Module | None = None,
     retrained_metrics: dict[str, float] | None = None,
-    retain_eval_samples: int | None = DEFAULT_RETAIN_EVAL_SAMPLES,
+    remain_eval_samples: int | None = DEFAULT_REMAIN_EVAL_SAMPLES,
     seed: int = 0,
 ) -> dict[str, float]:
     """FA, RA, TA, MIA (+ test accuracy on a forgotten class); KL and average gap when the retrained model is given.
 
-    RA and the attack's members use `retain_eval_samples` seeded retain samples (None: all of them).
+    RA and the attack's members use `remain_eval_samples` seeded remain samples (None: all of them).
     """
-    retain = retain_eval_subset(splits.retain, retain_eval_samples, seed)
+    remain = remain_eval_subset(splits.remain, remain_eval_samples, seed)
     forget_probs = predict_proba(model, splits.forget.images)
-    retain_probs = predict_proba(model, retain.images)
+    remain_probs = predict_proba(model, remain.images)
     test_probs = predict_proba(model, splits.test.images)
     metrics = {
         "FA": accuracy(forget_probs, splits.forget.labels),
-        "RA": accuracy(retain_probs, retain.labels),
+        "RA": accuracy(remain_probs, remain.labels),
         "TA": accuracy(test_probs, splits.test.labels),
     }
-    attack, metrics["MIA_attack_acc"] = entropy_attack(retain_probs, test_probs, seed)
+    attack, metrics["MIA_attack_acc"] = entropy_attack(remain_probs, test_probs, seed)
     metrics["MIA"] = 100.0 * attack.predict(entropy(forget_probs)).double().mean().item()
     if splits.test_forget is not None:
         metrics["TA_forget_class"] = accuracy(

@@ -1,6 +1,6 @@
 """NegGrad+ (Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023).
 
-Descent on the retain set and ascent on the forget set, in one loss:
+Descent on the remain set and ascent on the forget set, in one loss:
 
     L = β · CE(D_r) − (1 − β) · CE(D_f)
 
@@ -14,7 +14,7 @@ see `IterativeUnlearner.forgotten_accuracy`), and the steps after that repair th
     L = β · CE(D_r) − (1 − β) · 1[acc(B_f) > acc_unseen] · CE(B_f)
 
 Without the gate the ascent keeps pushing a forget loss that is already high, and the model pays for it
-on the retain classes. With `stop_when_forgotten` the run instead ends, without error, at the first
+on the remain classes. With `stop_when_forgotten` the run instead ends, without error, at the first
 forgotten forget batch.
 
 Defaults: β 0.97, SGD lr 0.04 with cosine decay, weight decay 5e-4, 60 steps.
@@ -32,22 +32,22 @@ from .base import IterativeUnlearner, UnlearnConfig, UnlearningDivergedError, ba
 
 
 def neggrad_plus_loss(
-    retain_logits: torch.Tensor,
-    retain_labels: torch.Tensor,
+    remain_logits: torch.Tensor,
+    remain_labels: torch.Tensor,
     forget_logits: torch.Tensor,
     forget_labels: torch.Tensor,
     beta: float,
     ascend: bool = True,
 ) -> torch.Tensor:
-    """β·CE(retain) − (1 − β)·CE(forget); β·CE(retain) alone when `ascend` is False."""
-    retain = beta * F.cross_entropy(retain_logits, retain_labels)
-    return retain - (1 - beta) * F.cross_entropy(forget_logits, forget_labels) if ascend else retain
+    """β·CE(remain) − (1 − β)·CE(forget); β·CE(remain) alone when `ascend` is False."""
+    remain = beta * F.cross_entropy(remain_logits, remain_labels)
+    return remain - (1 - beta) * F.cross_entropy(forget_logits, forget_labels) if ascend else remain
 
 
 @dataclass
 class NegGradPlusConfig(UnlearnConfig):
     # β close to 1 and weight decay 5e-4, as the paper's large-scale setting, with a cosine learning rate:
-    # the retain term repairs the model while the rate decays. The small-scale setting (β 0.95, weight decay
+    # the remain term repairs the model while the rate decays. The small-scale setting (β 0.95, weight decay
     # 0.1, constant lr 0.01) forgets MNIST through the weight decay but takes Fashion-MNIST's TA to ~40%.
     # β 0.99 ungated leaves MNIST's class 3 at FA ~94% (its forget loss starts at ~0.05 nats).
     steps: int = 60
@@ -70,11 +70,11 @@ class NegGradPlus(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            (x_r, y_r), (x_f, y_f) = self.retain_batch(), self.forget_batch()
-            retain_logits, forget_logits = self.forward_both(x_r, x_f)
+            (x_r, y_r), (x_f, y_f) = self.remain_batch(), self.forget_batch()
+            remain_logits, forget_logits = self.forward_both(x_r, x_f)
             forget_acc = batch_accuracy(forget_logits.detach(), y_f)
             ascend = self.remembers(forget_acc)
-            value = neggrad_plus_loss(retain_logits, y_r, forget_logits, y_f, config.beta, ascend)
+            value = neggrad_plus_loss(remain_logits, y_r, forget_logits, y_f, config.beta, ascend)
             forget_ce = F.cross_entropy(forget_logits.detach(), y_f).item()
             if not math.isfinite(value.item()) or forget_ce > config.explosion_threshold:
                 raise UnlearningDivergedError(
@@ -86,7 +86,7 @@ class NegGradPlus(IterativeUnlearner):
                 forget_ce=forget_ce,
                 forget_acc=forget_acc,
                 ascent=float(ascend),
-                retain_ce=F.cross_entropy(retain_logits.detach(), y_r).item(),
+                remain_ce=F.cross_entropy(remain_logits.detach(), y_r).item(),
             )
             return value
 

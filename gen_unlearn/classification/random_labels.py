@@ -1,4 +1,4 @@
-"""RL (random labels): fine-tune on the forget set relabelled to random wrong classes, and on the retain set.
+"""RL (random labels): fine-tune on the forget set relabelled to random wrong classes, and on the remain set.
 
 L = CE(f(x_f), ỹ_f) + λ_r · CE(f(x_r), y_r),     ỹ_f uniform over the classes other than y_f
 
@@ -20,14 +20,14 @@ from .base import IterativeUnlearner, UnlearnConfig, batch_accuracy
 def relabel_loss(
     forget_logits: torch.Tensor,
     new_labels: torch.Tensor,
-    retain_logits: torch.Tensor,
-    retain_labels: torch.Tensor,
-    retain_weight: float = 1.0,
+    remain_logits: torch.Tensor,
+    remain_labels: torch.Tensor,
+    remain_weight: float = 1.0,
     forget: bool = True,
 ) -> torch.Tensor:
-    """CE(forget logits, new labels) + λ_r · CE(retain logits, retain labels); the retain term alone if not `forget`."""
-    retain = retain_weight * F.cross_entropy(retain_logits, retain_labels)
-    return F.cross_entropy(forget_logits, new_labels) + retain if forget else retain
+    """CE(forget logits, new labels) + λ_r · CE(remain logits, remain labels); the remain term alone if not `forget`."""
+    remain = remain_weight * F.cross_entropy(remain_logits, remain_labels)
+    return F.cross_entropy(forget_logits, new_labels) + remain if forget else remain
 
 
 @dataclass
@@ -38,7 +38,7 @@ class RandomLabelsConfig(UnlearnConfig):
     steps: int = 120
     forget_batch_size: int = 32
     lr: float = 0.002
-    retain_weight: float = 2.0  # λ_r
+    remain_weight: float = 2.0  # λ_r
     forget_until_forgotten: bool = True
 
 
@@ -52,12 +52,12 @@ class RandomLabels(IterativeUnlearner):
         terms: dict[str, float] = {}
 
         def loss() -> torch.Tensor:
-            (x_r, y_r), (x_f, y_f) = self.retain_batch(), self.forget_batch()
-            retain_logits, forget_logits = self.forward_both(x_r, x_f)
+            (x_r, y_r), (x_f, y_f) = self.remain_batch(), self.forget_batch()
+            remain_logits, forget_logits = self.forward_both(x_r, x_f)
             new_labels = other_class(y_f.cpu(), self.num_classes, "random", self.generator).to(y_f.device)
             forget_acc = batch_accuracy(forget_logits.detach(), y_f)
             forget = self.remembers(forget_acc)
-            value = relabel_loss(forget_logits, new_labels, retain_logits, y_r, self.config.retain_weight, forget)
+            value = relabel_loss(forget_logits, new_labels, remain_logits, y_r, self.config.remain_weight, forget)
             terms.update(loss=value.item(), forget_acc=forget_acc, forget=float(forget))
             return value
 

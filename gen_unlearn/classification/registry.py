@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
+from ..settings import configured
 from .bad_teacher import BadTeacher
 from .base import ClassificationUnlearner
 from .finetune import FineTune
@@ -62,8 +62,4 @@ def resolve_method(name: str) -> str:
 def classification_method_config(method: str, **overrides: Any) -> Any:
     """The method's Config with `overrides` applied; unknown names are an error that lists the known ones."""
     cls = CLASSIFICATION_METHODS[resolve_method(method)]
-    known = [f.name for f in fields(cls.Config)]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ValueError(f"{cls.name} has no setting {', '.join(unknown)}: its settings are {', '.join(known)}")
-    return cls.Config(**overrides)
+    return configured(cls.Config, cls.name, overrides)

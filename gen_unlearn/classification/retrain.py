@@ -1,4 +1,4 @@
-"""RT (retrain): train the same architecture from scratch on the retain set only, the gold standard."""
+"""RT (retrain): train the same architecture from scratch on the remain set only, the gold standard."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ class Retrain(ClassificationUnlearner):
 
     def run(self, progress: bool = False) -> UnlearnResult:
         model = reinitialize(copy.deepcopy(self.original), self.seed).to(self.device)
-        result = train_classifier(model, self.splits.retain, self.config, self.seed, self.device, progress)
+        result = train_classifier(model, self.splits.remain, self.config, self.seed, self.device, progress)
         return UnlearnResult(result.model, self.name, result.wall_time_s, asdict(self.config), result.history)

@@ -2,7 +2,7 @@
 
 The mask keeps the `mask_fraction` (20%) of parameters with the largest |∇ CE(D_f)| (one threshold over
 the whole model, gradient summed over `saliency_batches` forget batches at the original model). The
-loss is RL's, CE on the forget set with random wrong labels + CE on the retain set, and only masked
+loss is RL's, CE on the forget set with random wrong labels + CE on the remain set, and only masked
 parameters move (masked SGD). Mask and saliency come from gen_unlearn.saliency.
 """
 

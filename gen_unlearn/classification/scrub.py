@@ -4,7 +4,7 @@ The teacher is the frozen original; the student starts as a copy. With the disti
 d(x) = T² · KL(p_teacher^T(x) ‖ p_student^T(x)) (the reference's DistillKL; T = 1 by default, see the config):
 
   max step (forget batch, the first `max_steps` iterations):  L_max = −mean d(x_f)
-  min step (retain batch, every iteration):                   L_min = γ · CE(x_r) + α · mean d(x_r)
+  min step (remain batch, every iteration):                   L_min = γ · CE(x_r) + α · mean d(x_r)
 
 γ = 0.99, α = 0.001 as in the reference code. With `forget_until_forgotten` (the default) the max step is
 skipped on forget batches already forgotten.
@@ -40,7 +40,7 @@ def scrub_min_loss(
     ce_weight: float = 0.99,
     kl_weight: float = 0.001,
 ) -> torch.Tensor:
-    """γ·CE + α·d on the retain batch: the student stays accurate and close to the teacher."""
+    """γ·CE + α·d on the remain batch: the student stays accurate and close to the teacher."""
     return ce_weight * F.cross_entropy(student_logits, labels) + kl_weight * distill_kl(
         student_logits, teacher_logits, temperature
     )
@@ -87,13 +87,13 @@ class SCRUB(IterativeUnlearner):
                 self.trainer.optimizer_step(max_loss, None, config.max_grad_norm)
 
         def min_loss() -> torch.Tensor:
-            x, y = self.retain_batch()
+            x, y = self.remain_batch()
             with torch.no_grad():
                 teacher_logits = self.teacher(x)
             value = scrub_min_loss(
                 self.trainer.model(x), teacher_logits, y, config.temperature, config.ce_weight, config.kl_weight
             )
-            terms["retain"] = value.item()
+            terms["remain"] = value.item()
             return value
 
         self.trainer.optimizer_step(min_loss, None, config.max_grad_norm)

@@ -59,12 +59,12 @@ class SFROn(IterativeUnlearner):
         model.eval()  # Fisher information of the model as it predicts
 
         def batch_loss(which: str) -> torch.Tensor:
-            x, y = self.forget_batch() if which == "forget" else self.retain_batch()
+            x, y = self.forget_batch() if which == "forget" else self.remain_batch()
             return F.cross_entropy(model(x), y)
 
         n = self.config.fisher_batches
         fisher_f = fisher_diagonal(model, ["forget"] * n, batch_loss)
-        fisher_r = fisher_diagonal(model, ["retain"] * n, batch_loss)
+        fisher_r = fisher_diagonal(model, ["remain"] * n, batch_loss)
         self.mask = fisher_ratio_mask(fisher_f, fisher_r, self.config.mask_gamma)
 
     def step(self, step: int) -> dict[str, float]:
@@ -85,9 +85,9 @@ class SFROn(IterativeUnlearner):
                 terms["alpha_f"] = alpha_f
 
         def remain_loss() -> torch.Tensor:
-            x, y = self.retain_batch()
+            x, y = self.remain_batch()
             value = F.cross_entropy(self.trainer.model(x), y)
-            terms["retain_ce"] = value.item()
+            terms["remain_ce"] = value.item()
             return value
 
         self.trainer.optimizer_step(remain_loss, None, config.max_grad_norm)

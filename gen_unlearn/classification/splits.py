@@ -1,8 +1,8 @@
-"""Forget / retain / validation / test sets for class-wise and random-subset forgetting.
+"""Forget / remain / validation / test sets for class-wise and random-subset forgetting.
 
 A validation set is held out of the training split first (seeded): the original and the retrained
 models never see it, so its loss is an honest "unseen data" loss (∇τ's target L̄_val). The rest of
-the training split is cut into the forget set D_f and the retain set D_r:
+the training split is cut into the forget set D_f and the remain set D_r (the papers' retain set):
 
 - class-wise (`forget_class=c`): D_f = every remaining training sample of class c. TA is measured on
   the test samples of the other classes; the test accuracy on class c is reported apart.
@@ -24,10 +24,10 @@ DEFAULT_VALIDATION_SIZE = 1000
 
 @dataclass
 class UnlearningSplits:
-    """What unlearners train on (forget, retain, validation) and what metrics are measured on (plus test)."""
+    """What unlearners train on (forget, remain, validation) and what metrics are measured on (plus test)."""
 
     forget: LabeledImages
-    retain: LabeledImages
+    remain: LabeledImages
     train: LabeledImages  # D_f ∪ D_r in dataset order: what the original is trained on (the same for every split)
     validation: LabeledImages
     test: LabeledImages
@@ -38,11 +38,11 @@ class UnlearningSplits:
 
     @property
     def num_classes(self) -> int:
-        return self.retain.num_classes
+        return self.remain.num_classes
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.retain.images.shape[1:])
+        return tuple(self.remain.images.shape[1:])
 
     @property
     def setting(self) -> str:
@@ -55,13 +55,13 @@ class UnlearningSplits:
 
     def describe(self) -> dict[str, object]:
         return {
-            "dataset": self.retain.name,
+            "dataset": self.remain.name,
             "setting": self.setting,
             "forget_class": self.forget_class,
             "forget_fraction": self.forget_fraction,
             "split_seed": self.seed,
             "num_forget": len(self.forget),
-            "num_retain": len(self.retain),
+            "num_remain": len(self.remain),
             "num_validation": len(self.validation),
             "num_test": len(self.test),
             "test_set": "test samples of the remaining classes" if self.forget_class is not None else "whole test set",
@@ -84,20 +84,20 @@ def make_splits(
     seed: int = 0,
     validation_size: int = DEFAULT_VALIDATION_SIZE,
 ) -> UnlearningSplits:
-    """Cut `train` into forget / retain / validation and pick the test set; exactly one of class or fraction."""
+    """Cut `train` into forget / remain / validation and pick the test set; exactly one of class or fraction."""
     if (forget_class is None) == (forget_fraction is None):
         raise ValueError("give exactly one of forget_class (class-wise) or forget_fraction (random subset)")
     pool, validation = holdout_validation(train, validation_size, seed)
     if forget_class is not None:
-        forget_idx, retain_idx = class_split(pool.labels, forget_class)
+        forget_idx, remain_idx = class_split(pool.labels, forget_class)
         keep_test = test.labels != forget_class
         test_set, test_forget = test.subset(torch.nonzero(keep_test).flatten()), test.of_class(forget_class)
     else:
-        forget_idx, retain_idx = random_subset_split(len(pool), forget_fraction, seed)
+        forget_idx, remain_idx = random_subset_split(len(pool), forget_fraction, seed)
         test_set, test_forget = test, None
     return UnlearningSplits(
         forget=pool.subset(forget_idx),
-        retain=pool.subset(retain_idx),
+        remain=pool.subset(remain_idx),
         train=pool,
         validation=validation,
         test=test_set,

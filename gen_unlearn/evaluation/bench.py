@@ -27,11 +27,12 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
-from ..erase import erase
+from ..erasure import erase
 from ..io import atomic_path, library_versions, write_json
 from ..loop import TrainingConfig
 from ..methods import METHODS
 from ..replay import DataFreeConfig
+from ..tables import format_table
 from .features import DOMAIN_LABEL
 from .report import EvaluationReport, evaluate
 
@@ -101,15 +102,7 @@ class BenchResult:
     def table(self) -> str:
         rows = self.table_rows()
         columns = [c for c in rows[0] if c not in ("mean_entropy", "mean_forget_probability")]
-        text = [[str(_short(row.get(c, ""))) for c in columns] for row in rows]
-        widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-        lines += ["  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)) for line in text]
-        return "\n".join(lines)
-
-
-def _short(value: Any) -> Any:
-    return f"{value:.4g}" if isinstance(value, float) else value
+        return format_table(columns, [[row.get(c) for c in columns] for row in rows])
 
 
 def parse_steps(steps: Sequence[int] | str) -> list[int]:
@@ -172,21 +165,9 @@ def bench(
     its data root, dataset and seed default to those of the erase. `method_settings` maps a method to its
     hyperparameters.
     """
-    methods = [m.strip() for m in methods.split(",") if m.strip()] if isinstance(methods, str) else list(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if not methods or unknown:
-        raise ValueError(f"unknown method {', '.join(unknown) or '(none)'}: use some of {', '.join(METHODS)}")
-    step_list = parse_steps(steps)
+    methods, step_list = check_bench_inputs(pipeline, methods, steps, retrained)
     forget_id = pipeline.class_id(forget_class)
-    if retrained is not None and retrained.num_classes != pipeline.num_classes:
-        raise ValueError(
-            f"the retrained pipeline has {retrained.num_classes} classes but the pipeline has "
-            f"{pipeline.num_classes}: pass one trained on the same classes without class {forget_id}"
-        )
-    evaluation.setdefault("data_root", data_root)
-    evaluation.setdefault("dataset", dataset)
-    evaluation.setdefault("seed", seed)
-    evaluation.setdefault("progress", progress)
+    evaluation = {"data_root": data_root, "dataset": dataset, "seed": seed, "progress": progress, **evaluation}
     method_settings = method_settings or {}
     start = time.time()
 
@@ -196,30 +177,15 @@ def bench(
     original = BenchRow("original", 0, run_evaluation(pipeline, pipeline_name or "original"), 0.0)
     rows: list[BenchRow] = []
     records: dict[str, dict[str, Any]] = {}
-    last = max(step_list)
+    erase_settings = {"data": data, "data_root": data_root, "dataset": dataset, "seed": seed}
+    erase_settings.update(training=training, data_free=data_free)
     for method in methods:
-        snapshots: dict[int, tuple[dict, float]] = {}
         if 0 in step_list:
             rows.append(BenchRow(method, 0, original.report, 0.0))
-        if last > 0:
-            erased = erase(
-                pipeline,
-                forget_id,
-                method=method,
-                steps=last,
-                data=data,
-                data_root=data_root,
-                dataset=dataset,
-                seed=seed,
-                training=training,
-                data_free=data_free,
-                on_step=snapshotter(step_list, snapshots),
-                **method_settings.get(method, {}),
-            )
-            record = erased.run_record
-            records[method] = record
-            prepare_s = record["timings_s"].get("prepare", 0.0)
-            del erased
+        if max(step_list) > 0:
+            settings = {**erase_settings, **method_settings.get(method, {})}
+            records[method], snapshots = erase_with_snapshots(pipeline, forget_id, method, step_list, settings)
+            prepare_s = records[method]["timings_s"].get("prepare", 0.0)
             for done in sorted(snapshots):
                 states, train_s = snapshots.pop(done)
                 report = run_evaluation(with_states(pipeline, states), f"{pipeline_name or 'pipeline'}-{method}-{done}")
@@ -229,27 +195,64 @@ def bench(
         retrained_row = BenchRow("retrained", None, run_evaluation(retrained, "retrained"))
 
     result = BenchResult(forget_id, methods, step_list, rows, original, retrained_row, records)
-    protocol = dict(original.report.protocol)
-    protocol.pop("pipeline", None)
-    result.protocol = {
-        "evaluation": protocol,
-        "pipeline": original.report.protocol.get("pipeline"),
-        "retrained_pipeline": retrained_row.report.protocol.get("pipeline") if retrained_row else None,
-        "erase": {
-            "data": data.describe() if isinstance(data, ForgetRemainSets) else data,
-            "dataset": dataset,
-            "seed": seed,
-            "steps": step_list,
-            "methods": methods,
-            "method_settings": method_settings,
-        },
-        "wall_time": "method preparation (masks, Fisher) + training up to the step; data loading excluded",
-        "bench_wall_time_s": round(time.time() - start, 3),
-        "versions": library_versions(),
-    }
+    erase_record = {**erase_settings, "steps": step_list, "methods": methods, "method_settings": method_settings}
+    erase_record["data"] = data.describe() if isinstance(data, ForgetRemainSets) else data
+    del erase_record["training"], erase_record["data_free"], erase_record["data_root"]
+    result.protocol = bench_protocol(original, retrained_row, erase_record, time.time() - start)
     if output_dir is not None:
         write_bench(result, output_dir)
     return result
+
+
+def check_bench_inputs(
+    pipeline: ClassConditionalPipeline,
+    methods: str | Sequence[str],
+    steps: str | Sequence[int],
+    retrained: ClassConditionalPipeline | None,
+) -> tuple[list[str], list[int]]:
+    """The methods and the sorted step list, or a one-line error before anything runs."""
+    methods = [m.strip() for m in methods.split(",") if m.strip()] if isinstance(methods, str) else list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if not methods or unknown:
+        raise ValueError(f"unknown method {', '.join(unknown) or '(none)'}: use some of {', '.join(METHODS)}")
+    if retrained is not None and retrained.num_classes != pipeline.num_classes:
+        raise ValueError(
+            f"the retrained pipeline has {retrained.num_classes} classes but the pipeline has "
+            f"{pipeline.num_classes}: pass one trained on the same classes without the forgotten class"
+        )
+    return methods, parse_steps(steps)
+
+
+def erase_with_snapshots(
+    pipeline: ClassConditionalPipeline, forget_id: int, method: str, step_list: list[int], settings: dict[str, Any]
+) -> tuple[dict[str, Any], dict[int, tuple[dict, float]]]:
+    """One erase up to the largest listed step: its run record and the weights (and time) at each listed step."""
+    snapshots: dict[int, tuple[dict, float]] = {}
+    erased = erase(
+        pipeline,
+        forget_id,
+        method=method,
+        steps=max(step_list),
+        on_step=snapshotter(step_list, snapshots),
+        **settings,
+    )
+    return erased.run_record, snapshots
+
+
+def bench_protocol(
+    original: BenchRow, retrained: BenchRow | None, erase_record: dict[str, Any], wall_s: float
+) -> dict[str, Any]:
+    protocol = dict(original.report.protocol)
+    pipeline = protocol.pop("pipeline", None)
+    return {
+        "evaluation": protocol,
+        "pipeline": pipeline,
+        "retrained_pipeline": retrained.report.protocol.get("pipeline") if retrained else None,
+        "erase": erase_record,
+        "wall_time": "method preparation (masks, Fisher) + training up to the step; data loading excluded",
+        "bench_wall_time_s": round(wall_s, 3),
+        "versions": library_versions(),
+    }
 
 
 # -- files --------------------------------------------------------------------------------------------
@@ -293,94 +296,111 @@ def protocol_caption(result: BenchResult) -> str:
     return " | ".join(parts)
 
 
+@dataclass
+class PlotValues:
+    """What the bench plots show of a row: FA, and the FID of one backend (or the domain FD, labelled so)."""
+
+    result: BenchResult
+
+    @property
+    def backend(self) -> str | None:
+        return self.result.fid_backends[0] if self.result.fid_backends else None
+
+    @property
+    def use_domain(self) -> bool:  # without an Inception FID, a classifier-feature FD stands in
+        return self.backend is None and self.result.original.report.domain_fd is not None
+
+    @property
+    def fid_label(self) -> str:
+        if self.backend:
+            return f"FID [{self.backend}]"
+        return f"FD [{DOMAIN_LABEL}]" if self.use_domain else "FID (not computed)"
+
+    def fid(self, row: BenchRow) -> float:
+        if self.backend:
+            return row.report.fid.get(self.backend, float("nan"))
+        return row.report.domain_fd if self.use_domain else float("nan")
+
+    @staticmethod
+    def fa(row: BenchRow) -> float:
+        return row.report.forgetting.forgetting_accuracy
+
+
 def plot_bench(result: BenchResult, output: Path) -> list[Path]:
+    """FID and FA against steps, the FA-FID trade-off and the wall time, each a PNG with the protocol on it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
-    backend = result.fid_backends[0] if result.fid_backends else None
-    by_method = {m: [r for r in result.rows if r.method == m] for m in result.methods}
+    values = PlotValues(result)
     caption = protocol_caption(result)
     metadata = {"Description": json.dumps(result.protocol, default=str), "Software": "gen_unlearn bench"}
-    paths = []
 
-    # Without an Inception FID, a classifier-feature FD stands in, labelled as such.
-    use_domain = backend is None and result.original.report.domain_fd is not None
-    fid_label = f"FID [{backend}]" if backend else f"FD [{DOMAIN_LABEL}]" if use_domain else "FID (not computed)"
+    def save(fig, name: str) -> Path:
+        fig.text(0.01, 0.01, caption, fontsize=6, wrap=True, va="bottom")
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        with atomic_path(output / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, metadata=metadata)
+        plt.close(fig)
+        return output / name
 
-    def fid_of(row: BenchRow) -> float:
-        if backend:
-            return row.report.fid.get(backend, float("nan"))
-        return row.report.domain_fd if use_domain else float("nan")
+    fid_label = f"{values.fid_label}, remaining classes"
+    return [
+        save(steps_figure(result, values.fid, fid_label, reference_lines=True), "fid_vs_steps.png"),
+        save(steps_figure(result, values.fa, "forgetting accuracy", reference_lines=True), "fa_vs_steps.png"),
+        save(tradeoff_figure(result, values), "fa_fid_tradeoff.png"),
+        save(
+            steps_figure(result, lambda r: r.erase_wall_time_s, "wall time (s): preparation + training"),
+            "wall_time.png",
+        ),
+    ]
 
-    def fa_of(row: BenchRow) -> float:
-        return row.report.forgetting.forgetting_accuracy
 
-    def reference_lines(ax, value) -> None:
+def steps_figure(result: BenchResult, value: Any, ylabel: str, reference_lines: bool = False) -> Any:
+    """One line per method of `value(row)` against the unlearning steps (dashed: original, dotted: retrained)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for method in result.methods:
+        rows = [r for r in result.rows if r.method == method]
+        ax.plot([r.steps for r in rows], [value(r) for r in rows], marker="o", label=method)
+    if reference_lines:
         ax.axhline(value(result.original), color="black", linestyle="--", linewidth=1, label="original")
         if result.retrained is not None:
             ax.axhline(value(result.retrained), color="grey", linestyle=":", linewidth=1.5, label="retrained")
+    ax.set_xlabel("unlearning steps")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
 
-    def save(fig, name: str) -> None:
-        fig.text(0.01, 0.01, caption, fontsize=6, wrap=True, va="bottom")
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-        path = output / name
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=120, metadata=metadata)
-        plt.close(fig)
-        paths.append(path)
 
-    for name, value, ylabel in (
-        ("fid_vs_steps.png", fid_of, f"{fid_label}, remaining classes"),
-        ("fa_vs_steps.png", fa_of, "forgetting accuracy"),
-    ):
-        fig, ax = plt.subplots(figsize=(6, 4.2))
-        for method, rows in by_method.items():
-            ax.plot([r.steps for r in rows], [value(r) for r in rows], marker="o", label=method)
-        reference_lines(ax, value)
-        ax.set_xlabel("unlearning steps")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
-        ax.legend()
-        ax.grid(alpha=0.3)
-        save(fig, name)
+def tradeoff_figure(result: BenchResult, values: PlotValues) -> Any:
+    """FID against FA, one line per method labelled with its steps; the original and retrained as markers."""
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    for method, rows in by_method.items():
-        ax.plot([fa_of(r) for r in rows], [fid_of(r) for r in rows], marker="o", label=method)
+    for method in result.methods:
+        rows = [r for r in result.rows if r.method == method]
+        ax.plot([values.fa(r) for r in rows], [values.fid(r) for r in rows], marker="o", label=method)
         for r in rows:
-            ax.annotate(str(r.steps), (fa_of(r), fid_of(r)), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot([fa_of(result.original)], [fid_of(result.original)], marker="*", markersize=12, color="black", ls="")
-    ax.annotate(
-        "original",
-        (fa_of(result.original), fid_of(result.original)),
-        fontsize=7,
-        xytext=(4, -9),
-        textcoords="offset points",
-    )
+            point = (values.fa(r), values.fid(r))
+            ax.annotate(str(r.steps), point, fontsize=7, xytext=(3, 3), textcoords="offset points")
+    original = (values.fa(result.original), values.fid(result.original))
+    ax.plot(*([v] for v in original), marker="*", markersize=12, color="black", ls="")
+    ax.annotate("original", original, fontsize=7, xytext=(4, -9), textcoords="offset points")
     if result.retrained is not None:
-        ax.plot(
-            [fa_of(result.retrained)], [fid_of(result.retrained)], marker="D", color="grey", ls="", label="retrained"
-        )
+        retrained = (values.fa(result.retrained), values.fid(result.retrained))
+        ax.plot(*([v] for v in retrained), marker="D", color="grey", ls="", label="retrained")
     ax.set_xlabel("forgetting accuracy (lower: more forgotten)")
-    ax.set_ylabel(fid_label)
+    ax.set_ylabel(values.fid_label)
     ax.set_title("FA–FID trade-off (labels: steps)", fontsize=9)
     ax.legend()
     ax.grid(alpha=0.3)
-    save(fig, "fa_fid_tradeoff.png")
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for method, rows in by_method.items():
-        ax.plot([r.steps for r in rows], [r.erase_wall_time_s for r in rows], marker="o", label=method)
-    ax.set_xlabel("unlearning steps")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("wall time (s): preparation + training")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    save(fig, "wall_time.png")
-    return paths
+    return fig
 
 
 __all__ = ["PLOTS", "BenchResult", "BenchRow", "bench", "parse_steps", "plot_bench", "write_bench"]

@@ -1,6 +1,9 @@
 """FID through two libraries, both offline: torch-fidelity and clean-fid, on the same uint8 images.
 
-Each backend extracts features through its own pipeline and computes the Frechet distance with its own code:
+By default the features come from one Inception pass that both backends share (`shared_features`: images
+resized in batches on the network's device), and each backend computes the statistics and the Frechet
+distance with its own code. With `shared=False` (`--fid-features separate`) each backend also extracts
+the features through its own pipeline, which is the cross-check that the numbers do not depend on it:
 
 - torch-fidelity: a registered feature extractor (`gen-unlearn-inception`, a `FeatureExtractorBase` that
   takes uint8 images of any size), an in-memory uint8 `Dataset` through torch-fidelity's own data loader
@@ -32,7 +35,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..io import atomic_path, cache_dir
+from ..io import atomic_path, cache_dir, tensor_sha256
 from .features import (
     DEFAULT_RESIZE,
     DOMAIN_LABEL,
@@ -183,11 +186,28 @@ def torch_fidelity_frechet(a: FeatureStatistics, b: FeatureStatistics) -> float:
     return float(fid_statistics_to_metric(_as_dict(a), _as_dict(b), verbose=False)[KEY_METRIC_FID])
 
 
+def shared_features(network: InceptionNetwork, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+    """The one Inception pass of the default protocol: batches moved to the device, resized and run there."""
+    from tqdm.auto import tqdm
+
+    images = pad_to_rgb(as_nchw_uint8(images))
+    batches = tqdm(images.split(batch_size), desc="Inception features", disable=not progress, leave=False)
+    return torch.cat([network.features(batch, batch_size) for batch in batches]).numpy()
+
+
+SHARED_PIPELINE = "one Inception pass shared by the backends: uint8 batches resized on the device (resize_batch)"
+
+
 class Backend:
-    """One way from uint8 images to features, statistics and a Frechet distance."""
+    """One way from uint8 images to features, statistics and a Frechet distance.
+
+    `extraction` names where the features come from: backends with the same extraction give the same features
+    of the same images, so an evaluation extracts them once (`FeatureSets`).
+    """
 
     name: ClassVar[str]
     label: ClassVar[str] = "FID"
+    extraction: str
 
     def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
         raise NotImplementedError
@@ -203,16 +223,53 @@ class Backend:
 
     def cache_tag(self) -> dict[str, Any]:
         protocol = self.protocol()
-        return {"backend": self.name, "weights_sha256": protocol["weights_sha256"], "resize": protocol["resize"]}
+        return {
+            "backend": self.name,
+            "extraction": self.extraction,
+            "weights_sha256": protocol["weights_sha256"],
+            "resize": protocol["resize"],
+        }
 
 
-class TorchFidelityBackend(Backend):
-    name = "torch-fidelity"
+class InceptionBackend(Backend):
+    """A FID library over the FID Inception: the shared pass's features, or its own extraction pipeline."""
 
-    def __init__(self, network: InceptionNetwork):
-        self.network = network
+    own_pipeline: ClassVar[str]
+    statistics_code: ClassVar[str]
+
+    def __init__(self, network: InceptionNetwork, shared: bool = True):
+        self.network, self.shared = network, shared
+        self.extraction = "shared" if shared else self.name
 
     def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+        if self.shared:
+            return shared_features(self.network, images, batch_size, progress)
+        return self.own_features(images, batch_size, progress)
+
+    def own_features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def protocol(self) -> dict[str, Any]:
+        return {
+            **self.network.protocol(),
+            "backend": self.version(),
+            "features": SHARED_PIPELINE if self.shared else self.own_pipeline,
+            "statistics": self.statistics_code,
+        }
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+
+class TorchFidelityBackend(InceptionBackend):
+    name = "torch-fidelity"
+    own_pipeline = (
+        f"registered extractor '{TORCH_FIDELITY_EXTRACTOR}', in-memory uint8 Dataset, "
+        "extract_featuresdict_from_input_id"
+    )
+    statistics_code = "fid_features_to_statistics, fid_statistics_to_metric"
+
+    def own_features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
         from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id
 
         cuda = self.network.device.type == "cuda"
@@ -241,24 +298,20 @@ class TorchFidelityBackend(Backend):
     def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
         return torch_fidelity_frechet(a, b)
 
-    def protocol(self) -> dict[str, Any]:
+    def version(self) -> str:
         import torch_fidelity
 
-        return {
-            **self.network.protocol(),
-            "backend": f"torch-fidelity {torch_fidelity.__version__}",
-            "pipeline": f"registered extractor '{TORCH_FIDELITY_EXTRACTOR}', in-memory uint8 Dataset, "
-            "extract_featuresdict_from_input_id, fid_features_to_statistics, fid_statistics_to_metric",
-        }
+        return f"torch-fidelity {torch_fidelity.__version__}"
 
 
-class CleanFIDBackend(Backend):
+class CleanFIDBackend(InceptionBackend):
     name = "clean-fid"
+    own_pipeline = (
+        "lossless PNG files, get_folder_features (custom_feat_extractor, custom_fn_resize: PIL per image on the CPU)"
+    )
+    statistics_code = "numpy mean and cov (as fid_from_feats), frechet_distance"
 
-    def __init__(self, network: InceptionNetwork):
-        self.network = network
-
-    def features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
+    def own_features(self, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
         from cleanfid.fid import get_folder_features
 
         images = as_nchw_uint8(images)
@@ -289,15 +342,10 @@ class CleanFIDBackend(Backend):
         with redirect_stdout(sys.stderr):  # its note on a singular product goes to stdout
             return float(frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
 
-    def protocol(self) -> dict[str, Any]:
+    def version(self) -> str:
         from importlib import metadata
 
-        return {
-            **self.network.protocol(),
-            "backend": f"clean-fid {metadata.version('clean-fid')}",
-            "pipeline": "lossless PNG files, get_folder_features (custom_feat_extractor, custom_fn_resize), "
-            "frechet_distance",
-        }
+        return f"clean-fid {metadata.version('clean-fid')}"
 
 
 class DomainBackend(Backend):
@@ -305,6 +353,7 @@ class DomainBackend(Backend):
 
     name = DOMAIN_BACKEND
     label = DOMAIN_LABEL
+    extraction = DOMAIN_BACKEND
 
     def __init__(self, extractor: ClassifierFeatures):
         self.extractor = extractor
@@ -326,11 +375,12 @@ def _as_dict(stats: FeatureStatistics) -> dict[str, np.ndarray]:
     return {"mu": stats.mu, "sigma": stats.sigma}
 
 
-def make_backend(name: str, network: InceptionNetwork) -> Backend:
+def make_backend(name: str, network: InceptionNetwork, shared: bool = True) -> Backend:
+    """A FID backend by name; `shared` takes the features from the one shared Inception pass."""
     if name == TorchFidelityBackend.name:
-        return TorchFidelityBackend(network)
+        return TorchFidelityBackend(network, shared)
     if name == CleanFIDBackend.name:
-        return CleanFIDBackend(network)
+        return CleanFIDBackend(network, shared)
     raise ValueError(f"unknown FID backend {name!r}: use one of {', '.join(BACKENDS)}")
 
 
@@ -353,22 +403,32 @@ class StatisticsResult:
     cache_file: str | None = None
 
 
+class FeatureSets:
+    """Features of the image sets of one evaluation, extracted once per (extraction, set).
+
+    Backends that share the Inception pass ask for the same features: the second asks for free (0 s).
+    """
+
+    def __init__(self, batch_size: int = 50, progress: bool = True):
+        self.batch_size, self.progress = batch_size, progress
+        self._features: dict[tuple[str, str], np.ndarray] = {}
+
+    def statistics(self, backend: Backend, images: torch.Tensor, label: str) -> StatisticsResult:
+        """Statistics of the set called `label` through `backend`, timing only the extraction done here."""
+        if len(images) < 2:
+            raise ValueError(f"FID needs at least 2 images per set, got {len(images)}")
+        key, start = (backend.extraction, label), time.time()
+        if key not in self._features:
+            self._features[key] = backend.features(images, self.batch_size, self.progress)
+        seconds = time.time() - start
+        return StatisticsResult(backend.statistics(self._features[key]), seconds)
+
+
 def image_statistics(
     backend: Backend, images: np.ndarray | torch.Tensor, batch_size: int = 50, progress: bool = True
 ) -> StatisticsResult:
     """Features and statistics of uint8 images through one backend, timed."""
-    images = as_nchw_uint8(images)
-    if len(images) < 2:
-        raise ValueError(f"FID needs at least 2 images per set, got {len(images)}")
-    start = time.time()
-    stats = backend.statistics(backend.features(images, batch_size, progress))
-    return StatisticsResult(stats, time.time() - start)
-
-
-def images_sha256(images: torch.Tensor) -> str:
-    digest = hashlib.sha256(str(tuple(images.shape)).encode())
-    digest.update(images.contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return FeatureSets(batch_size, progress).statistics(backend, as_nchw_uint8(images), "images")
 
 
 def reference_statistics(
@@ -377,20 +437,22 @@ def reference_statistics(
     description: dict[str, Any] | None = None,
     batch_size: int = 50,
     progress: bool = True,
+    features: FeatureSets | None = None,
 ) -> StatisticsResult:
     """Statistics of real reference images, computed once and cached.
 
     The cache key is the images' own sha256 (so a changed selection can never hit a stale file) plus the
-    backend, the weights' sha256 and the resize method.
+    backend, where its features come from, the weights' sha256 and the resize method. On a miss the
+    features come from `features` (shared with the other backends of the evaluation) when given.
     """
     images = as_nchw_uint8(images)
-    key = {"format": STATS_FORMAT, "images_sha256": images_sha256(images), **backend.cache_tag()}
+    key = {"format": STATS_FORMAT, "images_sha256": tensor_sha256(images), **backend.cache_tag()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     name = (description or {}).get("dataset", "images")
     path = cache_dir() / "fid-reference" / f"{name}-{backend.name}-{digest}.npz"
     if path.exists():
         return StatisticsResult(FeatureStatistics.load(path), 0.0, cached=True, cache_file=str(path))
-    result = image_statistics(backend, images, batch_size, progress)
+    result = (features or FeatureSets(batch_size, progress)).statistics(backend, images, "reference")
     result.stats.save(path, {**key, **(description or {}), "num_images": len(images)})
     result.cache_file = str(path)
     return result
@@ -405,18 +467,20 @@ def compute_fid(
     batch_size: int = 50,
     progress: bool = False,
     cache_reference: bool = False,
+    shared: bool = True,
 ) -> dict[str, float]:
     """FID of uint8 `samples` against uint8 `reference` images, one number per backend (no protocol record:
-    `gen_unlearn.evaluate` gives the full report)."""
+    `gen_unlearn.evaluate` gives the full report). `shared=False` extracts features once per backend."""
     network = inception if isinstance(inception, InceptionNetwork) else InceptionNetwork(inception, resize)
-    out = {}
+    samples, reference = as_nchw_uint8(samples), as_nchw_uint8(reference)
+    features, out = FeatureSets(batch_size, progress), {}
     for name in check_backends(backends):
-        backend = make_backend(name, network)
+        backend = make_backend(name, network, shared)
         if cache_reference:
-            ref = reference_statistics(backend, reference, batch_size=batch_size, progress=progress).stats
+            ref = reference_statistics(backend, reference, progress=progress, features=features).stats
         else:
-            ref = image_statistics(backend, reference, batch_size, progress).stats
-        out[name] = backend.frechet(image_statistics(backend, samples, batch_size, progress).stats, ref)
+            ref = features.statistics(backend, reference, "reference").stats
+        out[name] = backend.frechet(features.statistics(backend, samples, "samples").stats, ref)
     return out
 
 

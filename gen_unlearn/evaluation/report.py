@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,28 +19,28 @@ import torch
 
 from pipelines import ClassConditionalPipeline
 
-from ..classifier import ScriptedClassifier, rejects
+from ..classifier import rejects
 from ..data import LabeledImages, load_dataset
-from ..hub import load_classifier
 from ..images import ImageFolder
-from ..io import fingerprint_pipeline, library_versions, sha256_file, write_json
+from ..io import fingerprint_pipeline, library_versions, sha256_file, tensor_sha256, write_json
 from ..sampling import sample_images, save_samples
+from ..tables import format_table
 from .accuracy import class_accuracy, classify
-from .features import DEFAULT_RESIZE, ClassifierFeatures, InceptionNetwork, module_sha256
+from .classifiers import classifier_record, resolve_classifier
+from .features import DEFAULT_RESIZE, ClassifierFeatures, InceptionNetwork
 from .fid import (
     BACKENDS,
+    Backend,
     DomainBackend,
+    FeatureSets,
     FeatureStatistics,
     StatisticsResult,
     check_backends,
-    image_statistics,
-    images_sha256,
     make_backend,
 )
 from .fid import reference_statistics as cached_reference_statistics
 
 DEFAULT_NUM_SAMPLES = 1000
-DEFAULT_CLASSIFIER = "mnist-classifier"
 
 
 @dataclass
@@ -167,9 +166,7 @@ class EvaluationReport:
             rows.append((f"FD [{ClassifierFeatures.label}]", f"{self.domain_fd:.4f}"))
         timing = ", ".join(f"{k} {v:.1f}" for k, v in self.timings_s.items())
         rows.append(("time (s)", timing))
-        width = max(len(label) for label, _ in rows)
-        header = f"evaluation: forget class {fc} ({name})"
-        return "\n".join([header, "-" * len(header), *(f"{label:<{width}}  {value}" for label, value in rows)])
+        return format_table(None, rows, title=f"evaluation: forget class {fc} ({name})")
 
 
 def chosen_remain_classes(num_classes: int, forget_id: int, k: int | None, seed: int) -> list[int]:
@@ -190,19 +187,6 @@ def drawn_as_text(drawn_as: dict[str, float], class_names: Sequence[str], top: i
         f"{name} {share:.2f}" if name == "none" else f"{name} ({class_names[int(name)]}) {share:.2f}"
         for name, share in ranked
     )
-
-
-def resolve_classifier(
-    classifier: str | os.PathLike | torch.nn.Module | None, device: torch.device, pipeline: ClassConditionalPipeline
-) -> tuple:
-    """A classifier module and its name: a module as is, a TorchScript file, a shipped name or a saved
-    directory, or the default."""
-    if isinstance(classifier, torch.nn.Module):
-        return classifier.to(device).eval(), type(classifier).__name__
-    name = str(classifier or DEFAULT_CLASSIFIER)
-    if Path(name).is_file():
-        return ScriptedClassifier.load(name, pipeline.image_shape, pipeline.num_classes).to(device), name
-    return load_classifier(name, device=device), name
 
 
 def folder_reference(
@@ -229,16 +213,6 @@ def folder_reference(
     return LabeledImages(f"imagefolder:{folder.root.name}", images, labels, list(pipeline.class_names))
 
 
-def check_classifier_fits(classifier: torch.nn.Module, name: str, pipeline: ClassConditionalPipeline) -> None:
-    config = getattr(classifier, "config", None)
-    num_classes = getattr(config, "num_classes", None) if config is not None else None
-    if num_classes is not None and num_classes != pipeline.num_classes:
-        raise ValueError(
-            f"the classifier {name} has {num_classes} classes but the pipeline has {pipeline.num_classes}: "
-            "pass a classifier trained on the pipeline's data (--classifier PATH)"
-        )
-
-
 def select_reference(
     data: LabeledImages, classes: Sequence[int], per_class: int | None = None
 ) -> tuple[torch.Tensor, dict[int, int]]:
@@ -255,12 +229,119 @@ def select_reference(
     return data.images[torch.cat(indices)], counts
 
 
+@dataclass
+class Reference:
+    """What FID compares with: real images of the evaluated classes, or given statistics, and their record."""
+
+    images: torch.Tensor | None = None
+    stats: FeatureStatistics | None = None
+    stats_file: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def given_statistics(path: str | os.PathLike) -> Reference:
+    stats = FeatureStatistics.load_reference(path)
+    info = {
+        "statistics": str(path),
+        "sha256": sha256_file(path),
+        "num_images": stats.num if stats.num >= 0 else "not stated in the file",
+        "classes": "as the statistics were made (all of the dataset, for ADM's and clean-fid's files)",
+    }
+    return Reference(stats=stats, stats_file=str(path), info=info)
+
+
+def reference_images(
+    pipeline: ClassConditionalPipeline,
+    classes: list[int],
+    dataset: str,
+    data_root: str | os.PathLike | None,
+    reference: LabeledImages | None,
+    split: str,
+    per_class: int | None,
+) -> Reference:
+    """Real images of `classes`: given, from an image folder, or from a torchvision dataset's split."""
+    if reference is not None:
+        where = "given"
+    elif dataset == "imagefolder":
+        if data_root is None:
+            raise ValueError("--dataset imagefolder needs --data-root DIR: a folder with one sub-folder per class")
+        reference, where = folder_reference(data_root, pipeline, classes, per_class), "folder"
+    else:
+        reference, where = load_dataset(dataset, data_root, train=split == "train"), split
+    if reference.num_classes != pipeline.num_classes:
+        raise ValueError(
+            f"the reference data {reference.name} has {reference.num_classes} classes but the pipeline has "
+            f"{pipeline.num_classes}: pass the pipeline's dataset (--dataset)"
+        )
+    images, counts = select_reference(reference, classes, per_class)
+    made, real = tuple(pipeline.image_shape), tuple(images.shape[1:])
+    if made != real:
+        raise ValueError(
+            f"the pipeline makes {'×'.join(map(str, made))} (CHW) images but the reference images are "
+            f"{'×'.join(map(str, real))}: pass the pipeline's own dataset (--dataset)"
+        )
+    info = {
+        "dataset": reference.name,
+        "split": where,
+        "classes": classes,
+        "num_images": len(images),
+        "per_class": {str(c): n for c, n in counts.items()},
+        "selection": "all images of the class" if per_class is None else "first N of each class",
+        "images_sha256": tensor_sha256(images),
+    }
+    return Reference(images=images, info=info)
+
+
+@dataclass
+class FIDResult:
+    fid: dict[str, float] = field(default_factory=dict)
+    domain_fd: float | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FID_PHASES, 0.0))
+
+
+FID_PHASES = ("features", "reference_features", "fid")
+
+
+def fid_scores(
+    backends: list[Backend], samples: torch.Tensor, reference: Reference, batch_size: int, progress: bool
+) -> FIDResult:
+    """Every backend's Frechet distance of `samples` (uint8 NCHW) against the reference, timed per phase.
+
+    Features are extracted once per extraction path (`FeatureSets`): the default backends share one pass.
+    """
+    features, result = FeatureSets(batch_size, progress), FIDResult()
+    for backend in backends:
+        made = features.statistics(backend, samples, "samples")
+        if reference.stats is not None and not isinstance(backend, DomainBackend):
+            given, mine = reference.stats, made.stats  # torch-fidelity wants the two in the same dtypes
+            given = FeatureStatistics(given.mu.astype(mine.mu.dtype), given.sigma.astype(mine.sigma.dtype), given.num)
+            ref = StatisticsResult(given, 0.0, cached=True, cache_file=reference.stats_file)
+        else:
+            ref = cached_reference_statistics(backend, reference.images, reference.info, features=features)
+        t0 = time.time()
+        value = backend.frechet(made.stats, ref.stats)
+        seconds = {"features": made.features_s, "reference_features": ref.features_s, "fid": time.time() - t0}
+        for phase, s in seconds.items():
+            result.timings[phase] += s
+        result.cache[backend.name] = {"file": ref.cache_file, "was_cached": ref.cached}
+        record = dict(zip(("sample_features", "reference_features", "frechet"), seconds.values(), strict=True))
+        result.protocol[backend.name] = {**backend.protocol(), "timings_s": {k: round(v, 3) for k, v in record.items()}}
+        if isinstance(backend, DomainBackend):
+            result.domain_fd = value
+        else:
+            result.fid[backend.name] = value
+    return result
+
+
 def evaluate(
     pipeline: ClassConditionalPipeline,
     forget_class: int | str,
     num_samples: int = DEFAULT_NUM_SAMPLES,
     *,
     classifier: str | os.PathLike | torch.nn.Module | None = None,
+    class_map: str | os.PathLike | dict | None = None,
     dataset: str = "mnist",
     data_root: str | os.PathLike | None = None,
     reference: LabeledImages | None = None,
@@ -269,6 +350,7 @@ def evaluate(
     reference_per_class: int | None = None,
     remain_classes: int | None = None,
     fid_backends: Sequence[str] = BACKENDS,
+    fid_features: str = "shared",
     inception: str | os.PathLike | InceptionNetwork | None = None,
     resize: str = DEFAULT_RESIZE,
     domain_fid: bool = False,
@@ -285,8 +367,10 @@ def evaluate(
 
     Args:
         num_samples: samples per class (the forgotten class and each remaining class).
-        classifier: judges the samples: a module, a shipped name or a saved `SmallCNN` directory
-            (default: the shipped MNIST classifier).
+        classifier: judges the samples: a module, a shipped name, a saved `SmallCNN` directory, a TorchScript
+            file or `torchvision:<model>[:<weights>]` (default: the shipped MNIST classifier).
+        class_map: for a classifier whose classes are not the pipeline's: {pipeline class: classifier indices}
+            (a dict or a JSON file); its unmapped classes count as "none of these".
         dataset, data_root, reference_split, reference_per_class: the real images FID compares with
             (all images of the remaining classes in the split, or the first `reference_per_class` of each);
             `reference` gives them directly instead (for data that `load_dataset` does not know).
@@ -294,7 +378,9 @@ def evaluate(
             and `sigma`, such as ADM's ImageNet reference batches); the same for every backend.
         remain_classes: evaluate K of the remaining classes, a seeded choice recorded in the protocol
             (for many-class pipelines: 1000 ImageNet classes × `num_samples` is rarely affordable).
-        fid_backends: any of "torch-fidelity", "clean-fid" (each extracts its own features); empty for no FID.
+        fid_backends: any of "torch-fidelity", "clean-fid"; empty for no FID.
+        fid_features: "shared" (one batched Inception pass whose features both backends use) or "separate"
+            (each backend extracts through its own pipeline: the cross-check).
         inception: the FID Inception TorchScript file (or a loaded `InceptionNetwork`); default
             `$GEN_UNLEARN_INCEPTION`, else clean-fid's download.
         resize: how images are brought to 299 × 299 ("pil-bicubic" or "tf1-bilinear"); a loaded
@@ -302,64 +388,26 @@ def evaluate(
         domain_fid: also a Frechet distance on the classifier's penultimate features (not Inception FID).
         samples_dir: if given, every sample is also written there as PNG.
     """
-    start = time.time()
-    timings: dict[str, float] = {}
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
-    backends_wanted = check_backends(list(fid_backends))
+    start, timings = time.time(), {}
     forget_id = pipeline.class_id(forget_class)
     remain_ids = chosen_remain_classes(pipeline.num_classes, forget_id, remain_classes, seed)
     device = pipeline._execution_device
-    if backends_wanted and num_samples * len(remain_ids) < 2:
-        raise ValueError("FID needs at least 2 samples of the remaining classes: raise num_samples")
 
     # Everything that can fail on user input fails here, before minutes of sampling.
     t0 = time.time()
-    model, classifier_name = resolve_classifier(classifier, device, pipeline)
-    check_classifier_fits(model, classifier_name, pipeline)
-    given_stats = None
-    if reference_stats is not None:
-        if domain_fid:
-            raise ValueError("the classifier-feature distance needs reference images, not Inception statistics")
-        given_stats = FeatureStatistics.load_reference(reference_stats)
-    network = None
-    if backends_wanted:
+    wanted = check_inputs(num_samples, len(remain_ids), fid_backends, fid_features, reference_stats, domain_fid)
+    ref = given_statistics(reference_stats) if reference_stats is not None else Reference()
+    model, classifier_name = resolve_classifier(classifier, device, pipeline, class_map)
+    backends: list[Backend] = []
+    if wanted:
         network = inception if isinstance(inception, InceptionNetwork) else InceptionNetwork(inception, resize)
-        network.to(device)
-    needs_reference = (bool(backends_wanted) and given_stats is None) or domain_fid
-    reference_images, reference_counts, reference_info = None, {}, {}
-    if given_stats is not None:
-        reference_info = {
-            "statistics": str(reference_stats),
-            "sha256": sha256_file(reference_stats),
-            "num_images": given_stats.num if given_stats.num >= 0 else "not stated in the file",
-            "classes": "as the statistics were made (all of the dataset, for ADM's and clean-fid's files)",
-        }
-    if needs_reference:
-        if reference is None and dataset == "imagefolder":
-            if data_root is None:
-                raise ValueError("--dataset imagefolder needs --data-root DIR: a folder with one sub-folder per class")
-            reference, split = folder_reference(data_root, pipeline, remain_ids, reference_per_class), "folder"
-        elif reference is None:
-            reference = load_dataset(dataset, data_root, train=reference_split == "train")
-            split = reference_split
-        else:
-            split = "given"
-        if reference.num_classes != pipeline.num_classes:
-            raise ValueError(
-                f"the reference data {reference.name} has {reference.num_classes} classes but the pipeline has "
-                f"{pipeline.num_classes}: pass the pipeline's dataset (--dataset)"
-            )
-        reference_images, reference_counts = select_reference(reference, remain_ids, reference_per_class)
-        reference_info = {
-            "dataset": reference.name,
-            "split": split,
-            "classes": remain_ids,
-            "num_images": len(reference_images),
-            "per_class": {str(c): n for c, n in reference_counts.items()},
-            "selection": "all images of the class" if reference_per_class is None else "first N of each class",
-            "images_sha256": images_sha256(reference_images),
-        }
+        backends = [make_backend(name, network.to(device), fid_features == "shared") for name in wanted]
+    if domain_fid:
+        backends.append(DomainBackend(ClassifierFeatures(model, classifier_name)))
+    if domain_fid or (wanted and reference_stats is None):
+        ref = reference_images(
+            pipeline, remain_ids, dataset, data_root, reference, reference_split, reference_per_class
+        )
     timings["setup"] = time.time() - t0
 
     t0 = time.time()
@@ -380,104 +428,96 @@ def evaluate(
 
     t0 = time.time()
     probabilities = classify(model, images)
-    is_forget = torch.from_numpy(labels == forget_id)
-    forgetting = forgetting_scores(probabilities[is_forget], forget_id, rejects(model))
-    remain_mask = ~is_forget
-    remain_accuracy = class_accuracy(probabilities[remain_mask], labels[remain_mask.numpy()]).per_class
+    is_forget = labels == forget_id
+    forgetting = forgetting_scores(probabilities[torch.from_numpy(is_forget)], forget_id, rejects(model))
+    remain_accuracy = class_accuracy(probabilities[torch.from_numpy(~is_forget)], labels[~is_forget]).per_class
     timings["classify"] = time.time() - t0
 
-    remain_images = images[remain_mask.numpy()]
-    if reference_images is not None:
-        made, real = tuple(remain_images.shape[1:]), tuple(reference_images.permute(0, 2, 3, 1).shape[1:])
-        if made != real:
-            raise ValueError(
-                f"the pipeline makes {'×'.join(map(str, made))} (HWC) images but the reference images are "
-                f"{'×'.join(map(str, real))}: pass the pipeline's own dataset (--dataset)"
-            )
-
-    fid: dict[str, float] = {}
-    fid_protocol: dict[str, Any] = {}
-    cache_files: dict[str, Any] = {}
-    timings["features"] = timings["reference_features"] = timings["fid"] = 0.0
-    all_backends = [make_backend(name, network) for name in backends_wanted]
-    domain_value = None
-    if domain_fid:
-        all_backends.append(DomainBackend(ClassifierFeatures(model, classifier_name)))
-    for backend in all_backends:
-        samples_stats = image_statistics(backend, remain_images, feature_batch_size, progress)
-        if given_stats is not None and not isinstance(backend, DomainBackend):
-            made = samples_stats.stats  # torch-fidelity wants the two sets in the same dtypes
-            given = FeatureStatistics(
-                given_stats.mu.astype(made.mu.dtype), given_stats.sigma.astype(made.sigma.dtype), given_stats.num
-            )
-            ref = StatisticsResult(given, 0.0, cached=True, cache_file=str(reference_stats))
-        else:
-            ref = cached_reference_statistics(
-                backend, reference_images, reference_info, batch_size=feature_batch_size, progress=progress
-            )
-        t0 = time.time()
-        value = backend.frechet(samples_stats.stats, ref.stats)
-        frechet_s = time.time() - t0
-        timings["features"] += samples_stats.features_s
-        timings["reference_features"] += ref.features_s
-        timings["fid"] += frechet_s
-        cache_files[backend.name] = {"file": ref.cache_file, "was_cached": ref.cached}
-        fid_protocol[backend.name] = {
-            **backend.protocol(),
-            "timings_s": {
-                "sample_features": round(samples_stats.features_s, 3),
-                "reference_features": round(ref.features_s, 3),
-                "frechet": round(frechet_s, 3),
-            },
-        }
-        if isinstance(backend, DomainBackend):
-            domain_value = value
-        else:
-            fid[backend.name] = value
+    remain_images = torch.from_numpy(images[~is_forget]).permute(0, 3, 1, 2)
+    scores = fid_scores(backends, remain_images, ref, feature_batch_size, progress)
+    timings.update(scores.timings)
     timings["total"] = time.time() - start
 
-    steps = int(num_inference_steps or pipeline.config.get("default_num_inference_steps", 50))
-    guidance = float(pipeline.config.get("default_guidance_scale", 1.0) if guidance_scale is None else guidance_scale)
-    protocol = {
-        "metric": "FA on samples of the forgotten class; FID of remaining-class samples vs real images of them",
-        "pipeline": {
-            "name": pipeline_name,
-            "class": type(pipeline).__name__,
-            "sha256": fingerprint_pipeline(pipeline),
-        },
-        "sampler": type(pipeline.scheduler).__name__,
-        "sampler_config": {k: v for k, v in dict(pipeline.scheduler.config).items() if not k.startswith("_")},
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-        "seed": seed,
-        "seeding": "sample j of class c has its own generator seeded by (seed, c, j)",
-        "num_samples_per_class": num_samples,
-        "remain_classes": {
-            "evaluated": remain_ids,
-            "of": pipeline.num_classes - 1,
-            "selection": "all" if len(remain_ids) == pipeline.num_classes - 1 else f"seeded choice (seed {seed})",
-        },
-        "num_forget_samples": forgetting.num_samples,
-        "num_fid_samples": len(remain_images),
-        "classifier": {"name": classifier_name, "sha256": module_sha256(model), "reject_output": rejects(model)},
-        "fid": fid_protocol,
-        "reference": {**reference_info, "cache": cache_files} if reference_info else None,
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "versions": library_versions(),
-        "wall_time_s": round(timings["total"], 3),
-    }
+    settings = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "seed": seed}
+    protocol = protocol_record(pipeline, pipeline_name, settings, num_samples, remain_ids)
+    protocol.update(
+        {
+            "num_forget_samples": forgetting.num_samples,
+            "num_fid_samples": len(remain_images),
+            "classifier": classifier_record(model, classifier_name),
+            "fid": scores.protocol,
+            "reference": {**ref.info, "cache": scores.cache} if ref.info else None,
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "versions": library_versions(),
+            "wall_time_s": round(timings["total"], 3),
+        }
+    )
     return EvaluationReport(
         forget_class=forget_id,
         forget_class_name=pipeline.class_names[forget_id],
         class_names=list(pipeline.class_names),
         forgetting=forgetting,
         remain_accuracy=remain_accuracy,
-        fid=fid,
-        domain_fd=domain_value,
+        fid=scores.fid,
+        domain_fd=scores.domain_fd,
         protocol=protocol,
         timings_s=timings,
     )
+
+
+FID_FEATURES = ("shared", "separate")
+
+
+def check_inputs(
+    num_samples: int,
+    num_remain: int,
+    fid_backends: Sequence[str],
+    fid_features: str,
+    reference_stats: str | os.PathLike | None,
+    domain_fid: bool,
+) -> tuple[str, ...]:
+    """The FID backends asked for, after the checks on `evaluate`'s arguments that need no files."""
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+    if fid_features not in FID_FEATURES:
+        raise ValueError(f"unknown fid_features {fid_features!r}: use one of {', '.join(FID_FEATURES)}")
+    backends = check_backends(list(fid_backends))
+    if backends and num_samples * num_remain < 2:
+        raise ValueError("FID needs at least 2 samples of the remaining classes: raise num_samples")
+    if reference_stats is not None and domain_fid:
+        raise ValueError("the classifier-feature distance needs reference images, not Inception statistics")
+    return backends
+
+
+def protocol_record(
+    pipeline: ClassConditionalPipeline,
+    pipeline_name: str | None,
+    settings: dict[str, Any],
+    num_samples: int,
+    remain_ids: list[int],
+) -> dict[str, Any]:
+    """The sampling half of the protocol: which pipeline, sampler, steps, guidance, seed and classes."""
+    steps = settings["num_inference_steps"] or pipeline.config.get("default_num_inference_steps", 50)
+    guidance = settings["guidance_scale"]
+    guidance = pipeline.config.get("default_guidance_scale", 1.0) if guidance is None else guidance
+    everything = len(remain_ids) == pipeline.num_classes - 1
+    return {
+        "metric": "FA on samples of the forgotten class; FID of remaining-class samples vs real images of them",
+        "pipeline": {"name": pipeline_name, "class": type(pipeline).__name__, "sha256": fingerprint_pipeline(pipeline)},
+        "sampler": type(pipeline.scheduler).__name__,
+        "sampler_config": {k: v for k, v in dict(pipeline.scheduler.config).items() if not k.startswith("_")},
+        "num_inference_steps": int(steps),
+        "guidance_scale": float(guidance),
+        "seed": settings["seed"],
+        "seeding": "sample j of class c has its own generator seeded by (seed, c, j)",
+        "num_samples_per_class": num_samples,
+        "remain_classes": {
+            "evaluated": remain_ids,
+            "of": pipeline.num_classes - 1,
+            "selection": "all" if everything else f"seeded choice (seed {settings['seed']})",
+        },
+    }
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ..batches import BatchStream, mixed_seed
 from ..data import ForgetRemainSets
-from ..denoiser import Denoiser
+from ..denoiser import DenoisingObjective
 from ..loop import Trainer, TrainingConfig
 from ..replay import DataFreeConfig
 
@@ -41,14 +41,14 @@ class GenerativeUnlearner(ABC):
 
     def __init__(
         self,
-        denoiser: Denoiser,
+        objective: DenoisingObjective,
         data: ForgetRemainSets,
         config: MethodConfig,
         training: TrainingConfig,
         fingerprint: str | None = None,
         sampling: DataFreeConfig | None = None,
     ):
-        self.denoiser, self.data, self.config, self.training = denoiser, data, config, training
+        self.objective, self.data, self.config, self.training = objective, data, config, training
         self.fingerprint = fingerprint  # of the input pipeline: the cache key of masks and Fisher tensors
         self.sampling = sampling or DataFreeConfig()  # how a method that samples (SA's replay) draws its samples
         self.forget_class = data.forget_class
@@ -60,7 +60,7 @@ class GenerativeUnlearner(ABC):
 
     @property
     def device(self) -> torch.device:
-        return self.trainer.device if self.trainer is not None else next(self.denoiser.model.parameters()).device
+        return self.trainer.device if self.trainer is not None else next(self.objective.trainable.parameters()).device
 
     def stream(self, dataset: Dataset, seed: int) -> BatchStream:
         """Endless seeded batches of `dataset` through a DataLoader (workers for image files)."""
@@ -104,7 +104,7 @@ class GenerativeUnlearner(ABC):
     def _encoded(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
         images = images.to(self.device, non_blocking=True).float() / 127.5 - 1.0  # uint8 -> [-1, 1]
-        x0 = self.denoiser.encode(images, generator=self.generator)
+        x0 = self.objective.encode(images, generator=self.generator)
         return x0, labels.to(self.device)
 
     def forget_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,8 +116,8 @@ class GenerativeUnlearner(ABC):
 
     def noise_loss(self, x0: torch.Tensor, y: torch.Tensor, label_dropout: float = 0.0) -> torch.Tensor:
         """Per-sample ℓ_i(θ; x0, y), optionally with classifier-free label dropout."""
-        y = self.denoiser.drop_labels(y, label_dropout, self.generator)
-        return self.denoiser.loss(x0, y, generator=self.generator)
+        y = self.objective.drop_labels(y, label_dropout, self.generator)
+        return self.objective.loss(x0, y, generator=self.generator)
 
     # -- the loop -------------------------------------------------------------------------------
 

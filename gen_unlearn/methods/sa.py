@@ -46,24 +46,24 @@ class SelectiveAmnesia(GenerativeUnlearner):
     def prepare(self) -> None:
         config = self.config
         self.image_shape = self.data.image_shape
-        remain_classes = [c for c in range(self.denoiser.num_classes) if c != self.forget_class]
+        remain_classes = [c for c in range(self.objective.num_classes) if c != self.forget_class]
         replay = self.samples(spread(config.replay_samples, remain_classes, self.training.seed), self.training.seed)
         self.remain_batches = self.stream(replay, self.training.seed + 1)
         seed = self.training.seed + 7
-        fisher_images = self.samples(spread(config.fisher_samples, range(self.denoiser.num_classes), seed), seed)
+        fisher_images = self.samples(spread(config.fisher_samples, range(self.objective.num_classes), seed), seed)
         self.fisher = cached_tensors(self, "fisher", lambda: self._fisher(fisher_images))  # on the device, once
-        self.initial = {n: p.detach().clone() for n, p in trainable_parameters(self.denoiser.model).items()}
+        self.initial = {n: p.detach().clone() for n, p in trainable_parameters(self.objective.trainable).items()}
 
     def samples(self, counts: dict[int, int], seed: int) -> ImageArray:
         """The original model's own samples (drawn once, under the main process first, and cached)."""
         with self.trainer.accelerator.main_process_first() if self.trainer else nullcontext():
-            pipeline, progress = self.denoiser.pipeline, self.training.progress
+            pipeline, progress = self.objective.pipeline, self.training.progress
             return generated_samples(pipeline, counts, seed, self.sampling, self.fingerprint, progress)
 
     def _fisher(self, images: ImageArray) -> dict[str, torch.Tensor]:
         """F_i = mean over `images` of (∂/∂θ_i Σ_t ℓ(θ; x, y, t))², the sum over timesteps in chunks."""
-        config, denoiser = self.config, self.denoiser
-        T = denoiser.num_train_timesteps
+        config, objective = self.config, self.objective
+        T = objective.num_train_timesteps
         steps = config.fisher_timesteps or T
         timesteps = torch.linspace(0, T - 1, steps).round().long().to(self.device)
         scale = T / steps
@@ -71,15 +71,15 @@ class SelectiveAmnesia(GenerativeUnlearner):
 
         def summed_over_timesteps(i: int) -> Iterator[torch.Tensor]:
             image, label, _ = images[i]
-            x0 = denoiser.encode(image[None].to(self.device).float() / 127.5 - 1.0, generator=self.generator)
+            x0 = objective.encode(image[None].to(self.device).float() / 127.5 - 1.0, generator=self.generator)
             dims = x0[0].numel()
             for t in timesteps.split(chunk):
                 xs = x0.expand(len(t), *x0.shape[1:])
                 ys = torch.full((len(t),), label, device=self.device)
-                yield scale * dims * denoiser.loss(xs, ys, t=t, generator=self.generator).sum()
+                yield scale * dims * objective.loss(xs, ys, t=t, generator=self.generator).sum()
 
         progress = "SA Fisher information" if self.training.progress else None
-        return fisher_diagonal(denoiser.model, range(len(images)), summed_over_timesteps, desc=progress)
+        return fisher_diagonal(objective.trainable, range(len(images)), summed_over_timesteps, desc=progress)
 
     def ewc_penalty(self) -> torch.Tensor:
         params = trainable_parameters(self.trainer.unwrapped_model)
@@ -93,11 +93,11 @@ class SelectiveAmnesia(GenerativeUnlearner):
             x_r, y_r = self.remain_batch()
             n = len(y_r)
             noise_images = torch.rand((n, *self.image_shape), generator=self.generator) * 2 - 1
-            x_f = self.denoiser.encode(noise_images.to(x_r.device), generator=self.generator)
+            x_f = self.objective.encode(noise_images.to(x_r.device), generator=self.generator)
             y_f = torch.full_like(y_r, self.forget_class)
             dims = x_f[0].numel()
-            surrogate = dims * self.denoiser.loss(x_f, y_f, generator=self.generator).mean()
-            replay = dims * self.denoiser.loss(x_r, y_r, generator=self.generator).mean()
+            surrogate = dims * self.objective.loss(x_f, y_f, generator=self.generator).mean()
+            replay = dims * self.objective.loss(x_r, y_r, generator=self.generator).mean()
             ewc = self.ewc_penalty()
             terms.update(surrogate=surrogate.item(), replay=replay.item(), ewc=ewc.item())
             return surrogate + config.gamma * replay + config.ewc_lambda * ewc

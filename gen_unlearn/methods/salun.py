@@ -46,10 +46,10 @@ class SalUn(GenerativeUnlearner):
     def saliency_mask(self) -> dict[str, torch.Tensor]:
         def batch_loss(_: object) -> torch.Tensor:
             x0, y = self.forget_batch()
-            return self.denoiser.loss(x0, y, generator=self.generator).mean()
+            return self.objective.loss(x0, y, generator=self.generator).mean()
 
         batches = range(self.config.saliency_batches)
-        saliency = summed_gradients(self.denoiser.model, batches, batch_loss)
+        saliency = summed_gradients(self.objective.trainable, batches, batch_loss)
         return gradient_topk_mask(saliency, self.config.mask_fraction)
 
     def step(self, step: int) -> dict[str, float]:
@@ -58,11 +58,11 @@ class SalUn(GenerativeUnlearner):
 
         def loss() -> torch.Tensor:
             x0, y = self.forget_batch()
-            x_t, t, _ = self.denoiser.add_noise(x0, generator=self.generator)
-            y_other = other_class(y, self.denoiser.num_classes, config.relabel, self.generator)
+            x_t, t, _ = self.objective.add_noise(x0, generator=self.generator)
+            y_other = other_class(y, self.objective.num_classes, config.relabel, self.generator)
             with torch.no_grad():
-                target = self.denoiser.predict_noise(x_t, t, y_other)
-            forget = (self.denoiser.predict_noise(x_t, t, y).float() - target.float()).pow(2).mean()
+                target = self.objective.predict_noise(x_t, t, y_other)
+            forget = (self.objective.predict_noise(x_t, t, y).float() - target.float()).pow(2).mean()
             remain = self.noise_loss(*self.remain_batch(), label_dropout=config.remain_label_dropout).mean()
             terms.update(forget=forget.item(), remain=remain.item())
             return forget + config.remain_alpha * remain

@@ -58,9 +58,9 @@ class SFROn(GenerativeUnlearner):
     def fisher_ratio_mask(self) -> dict[str, torch.Tensor]:
         def batch_loss(which: str) -> torch.Tensor:
             x0, y = self.forget_batch() if which == "forget" else self.remain_batch()
-            return self.denoiser.loss(x0, y, generator=self.generator).mean()
+            return self.objective.loss(x0, y, generator=self.generator).mean()
 
-        n, model = self.config.fisher_batches, self.denoiser.model
+        n, model = self.config.fisher_batches, self.objective.trainable
         fisher_f = fisher_diagonal(model, ["forget"] * n, batch_loss)
         fisher_r = fisher_diagonal(model, ["remain"] * n, batch_loss)
         return fisher_ratio_mask(fisher_f, fisher_r, self.config.mask_gamma)

@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,12 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from .data import ForgetRemainSets, real_forget_remain
-from .denoiser import Denoiser
+from .denoiser import DenoisingObjective
 from .io import atomic_directory, fingerprint_pipeline, library_versions, write_json
 from .loop import Trainer, TrainingConfig
 from .methods import METHODS, GenerativeUnlearner
 from .replay import DataFreeConfig, data_free_forget_remain
+from .settings import configured
 
 RUN_RECORD = "run.json"
 
@@ -29,12 +30,7 @@ def method_config(method: str, **overrides: Any):
     """The method's hyperparameters: its defaults with `overrides` applied (unknown names are an error)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    config_cls = METHODS[method].Config
-    known = {f.name: f for f in fields(config_cls)}
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ValueError(f"{method} has no setting {', '.join(unknown)}: its settings are {', '.join(known)}")
-    return config_cls(**overrides)
+    return configured(METHODS[method].Config, method, overrides)
 
 
 def training_copy(pipeline: ClassConditionalPipeline, device: torch.device) -> ClassConditionalPipeline:
@@ -159,16 +155,16 @@ def erase(
         )
     timings["data"] = time.time() - t0
 
-    denoiser = Denoiser(erased)
-    unlearner: GenerativeUnlearner = METHODS[method](denoiser, sets, config, training, fingerprint, data_free)
+    objective = DenoisingObjective(erased)
+    unlearner: GenerativeUnlearner = METHODS[method](objective, sets, config, training, fingerprint, data_free)
     t0 = time.time()
     # masks and Fisher information (or the cache's), in the training precision, before the model is wrapped
     # for several processes: their backward passes must not synchronise gradients while the others wait
     with trainer.accelerator.autocast():
         unlearner.attach(trainer)
     timings["prepare"] = time.time() - t0
-    trainer.prepare(denoiser.model, unlearner.make_optimizer(denoiser.model.parameters()))
-    denoiser.network = trainer.model
+    trainer.prepare(objective.trainable, unlearner.make_optimizer(objective.trainable.parameters()))
+    objective.forward_module = trainer.model
     history = trainer.run(
         unlearner.train_step,
         checkpointed=[unlearner],
@@ -177,7 +173,7 @@ def erase(
     )
     timings["train"] = trainer.timings["train"]
     trainer.finish()
-    denoiser.network = None
+    objective.forward_module = None
 
     record = run_record(method, config, training, class_id, pipeline, sets, unlearner, fingerprint, trainer, history)
     if isinstance(data, str) and data == "data-free":
