@@ -28,7 +28,13 @@ from gen_unlearn.classification.base import batch_accuracy
 from gen_unlearn.classification.experiment import _load_trained, _save_trained
 from gen_unlearn.classification.gradient_ascent import GradientAscent, gradient_ascent_loss
 from gen_unlearn.classification.gradtau import GradTau, alpha_at, gradtau_loss, initial_alpha
-from gen_unlearn.classification.memorize_to_forget import MemorizeToForget, extrapolate, memorization_loss
+from gen_unlearn.classification.memorize_to_forget import (
+    MemorizeToForget,
+    MomentumExtrapolation,
+    extrapolate,
+    memorization_loss,
+    warmup_linear_lr,
+)
 from gen_unlearn.classification.metrics import (
     accuracy,
     average_gap,
@@ -362,18 +368,98 @@ def test_forget_term_acts_only_on_batches_not_yet_forgotten(mnist_task, method) 
     assert all(terms[gate] == 1.0 for terms in ungated)
 
 
-def test_extrapolation_sweep_reproduces_the_method(mnist_task) -> None:
-    # scripts/sweep_extrapolation.py extrapolates one θ_mem at several α: at the config's α it is the method
+class RecordingMOX(MemorizeToForget):
+    """Memorize-to-Forget that keeps θ_mem after every step (to check θ̄ against its closed form)."""
+
+    def step(self, step: int) -> dict[str, float]:
+        terms = super().step(step)
+        self.trajectory = [*getattr(self, "trajectory", []), copy.deepcopy(self.memorized_parameters())]
+        return terms
+
+
+def mox(splits, original, **settings) -> MemorizeToForget:
+    """A finished run that returned θ_mem (the sweep's way), with θ̄ for α 2 and 8 besides the config's."""
+    method = RecordingMOX(original, splits, MemorizeToForget.Config(**settings), seed=0)
+    method.extrapolate_at_finish, method.tracked_alphas = False, (2.0, 8.0)
+    method.memorized_model = method.run().model
+    return method
+
+
+def test_momentum_average_equals_its_closed_form(mnist_task) -> None:
+    # θ̄^T = (1 − η)^T θ_ref + Σ_t η(1 − η)^(T−t) ((1 + α)θ_ref − αθ_mem^t), for every tracked α
     splits, original, _ = mnist_task
-    config = MemorizeToForget.Config(steps=5)
-    unlearned = MemorizeToForget(original, splits, config, seed=0).run().model
-    sweep = MemorizeToForget(original, splits, config, seed=0)
-    sweep.extrapolate_at_finish = False
-    memorized = sweep.run().model
-    assert not torch.equal(memorized.head[1].weight, original.head[1].weight)
-    at_alpha = sweep.extrapolate_into(copy.deepcopy(memorized), config.alpha)
-    for a, b in zip(at_alpha.state_dict().values(), unlearned.state_dict().values(), strict=True):
-        assert torch.allclose(a, b)
+    method = mox(splits, original, steps=4)
+    eta, reference = method.config.momentum, method.reference_parameters
+    assert len(method.trajectory) == 4 and eta == 0.675
+    for alpha in (4.0, 2.0, 8.0):
+        averaged = method.unlearned_parameters(alpha)
+        for name, ref in reference.items():
+            expected = (1 - eta) ** 4 * ref
+            for t, memorized in enumerate(method.trajectory, start=1):
+                expected = expected + eta * (1 - eta) ** (4 - t) * ((1 + alpha) * ref - alpha * memorized[name])
+            assert torch.allclose(averaged[name], expected, atol=1e-6), (alpha, name)
+            assert not torch.allclose(averaged[name], ref), name  # it moved
+
+
+def test_momentum_update_by_hand() -> None:
+    # η = ½, α = 1: θ_for = 2θ_ref − θ_mem; θ̄^1 = ½(2 − 3) + ½·1 = 0; θ̄^2 = ½(2 − 0) + ½·0 = 1
+    average = MomentumExtrapolation({"w": torch.tensor([1.0])}, alphas=[1.0], eta=0.5)
+    average.update({"w": torch.tensor([3.0])})
+    assert average.averages[1.0]["w"].item() == pytest.approx(0.0)
+    average.update({"w": torch.tensor([0.0])})
+    assert average.averages[1.0]["w"].item() == pytest.approx(1.0)
+
+
+def test_plain_variant_extrapolates_the_final_memorization_model(mnist_task) -> None:
+    # momentum=None: (1 + α)θ_ref − αθ_mem of the last θ_mem; a momentum run's plain variant is the same model
+    # (θ̄ does not feed back into training), which is what the sweep reads
+    splits, original, _ = mnist_task
+    plain = MemorizeToForget(original, splits, MemorizeToForget.Config(steps=5, momentum=None), seed=0).run().model
+    both = mox(splits, original, steps=5)
+    final = both.trajectory[-1]
+    expected = extrapolate(both.reference_parameters, final, 4.0)
+    for name, p in plain.named_parameters():
+        assert torch.allclose(p, expected[name], atol=1e-6), name
+    from_momentum_run = both.load_unlearned(copy.deepcopy(both.memorized_model), 4.0, momentum=False)
+    for a, b in zip(from_momentum_run.state_dict().values(), plain.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    unlearned = MemorizeToForget(original, splits, MemorizeToForget.Config(steps=5), seed=0).run().model
+    for name, p in unlearned.named_parameters():  # the method's default returns θ̄ of its α
+        assert torch.allclose(p, both.unlearned_parameters(4.0)[name], atol=1e-6), name
+    with pytest.raises(ValueError, match="no momentum average"):
+        both.unlearned_parameters(3.0)
+
+
+def test_targeted_variant_memorizes_the_target_labels(mnist_task) -> None:
+    splits, original, _ = mnist_task
+    forget = splits.forget
+
+    def target_log_prob(method: MemorizeToForget) -> float:
+        probs = predict_proba(method.memorized_model, forget.images)
+        return probs[torch.arange(len(forget)), (forget.labels + 1) % 10].log().mean().item()
+
+    targeted, plain = mox(splits, original, steps=20, target="next"), mox(splits, original, steps=20)
+    assert target_log_prob(targeted) > target_log_prob(plain) + 1.0  # the target class (y + 1) mod K is learnt
+    same = logits(SKEWED, EVEN)  # the loss adds CE(targets): ln 4 + ln(4/3)
+    loss = memorization_loss(logits(SKEWED), labels(1), same, same.clone(), forget_targets=labels(0))
+    assert loss.item() == pytest.approx(LN4 + math.log(4 / 3))
+
+
+def test_memorize_to_forget_defaults_and_validation() -> None:
+    config = MemorizeToForget.Config()
+    assert (config.optimizer, config.weight_decay, config.momentum, config.alpha) == ("adamw", 0.01, 0.675, 4.0)
+    assert config.lr_schedule == "warmup-linear" and config.target is None and config.kl_weight == 1.0
+    assert config.lr_at(0) == pytest.approx(config.lr / round(0.1 * config.steps))
+    for bad in ({"momentum": 0.0}, {"momentum": 1.5}, {"optimizer": "sgd"}, {"alpha": 0}, {"target": "other"}):
+        with pytest.raises(ValueError, match="memorize-to-forget"):
+            MemorizeToForget.Config(**bad)
+    assert MemorizeToForget.Config(momentum=None).momentum is None
+
+
+def test_warmup_linear_lr_by_hand() -> None:
+    # 10 steps, 2 of warm-up: 0.5, 1, then 8/8 .. 1/8 of the base rate
+    rates = [warmup_linear_lr(1.0, step, 10, warmup=0.2) for step in range(10)]
+    assert rates == pytest.approx([0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
 
 
 def test_gate_needs_no_forward_pass_when_off(mnist_task) -> None:

@@ -6,6 +6,10 @@ ascent at the first forget batch whose accuracy is at most that of a model that 
 (`IterativeUnlearner.forgotten_accuracy`: 0 for a forgotten class, the validation accuracy for a random
 subset). A stop on the mean cross-entropy (ln K, chance level) comes too early: the per-sample losses are
 bimodal, and a batch reaches a mean of ln K with half of it still classified correctly.
+
+GA is the collapse baseline: with no remain term nothing holds the other classes in place, so it is
+exempt from the benchmark's TA target (|TA − TA_retrain| ≤ 1); it shows what forgetting by ascent alone
+costs. Memorize-to-Forget (`memorize_to_forget.py`) takes no ascent step and keeps a remain (KL) term.
 """
 
 from __future__ import annotations
