@@ -154,18 +154,22 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys((r["dataset"], r["setting"]) for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
+    columns = min(2, len(tasks))
+    rows_of_panels = -(-len(tasks) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(6 * columns, 4.5 * rows_of_panels), squeeze=False)
+    for ax, task in zip(axes.flat, tasks, strict=False):  # an odd count leaves one panel empty
         block = [r for r in rows if (r["dataset"], r["setting"]) == task]
         for variant, lr in dict.fromkeys((r["variant"], r["lr"]) for r in block):
             curve = [r for r in block if (r["variant"], r["lr"]) == (variant, lr)]
-            style = "o-" if variant == "momentum" else "s--"
-            ax.plot([r["FA"] for r in curve], [r["TA"] for r in curve], style, label=f"{variant} lr {lr:g}")
+            style = {"marker": "o", "linestyle": "-"} if variant == "momentum" else {"marker": "s", "linestyle": "--"}
+            fill = {} if variant == "momentum" else {"markerfacecolor": "none"}
+            xy = [r["FA"] for r in curve], [r["TA"] for r in curve]
+            ax.plot(*xy, **style, **fill, label=f"{variant} lr {lr:g}")
             for r in curve:
                 ax.annotate(f"{r['alpha']:g}", (r["FA"], r["TA"]), fontsize=6)
         ax.plot(block[0]["retrain_FA"], block[0]["retrain_TA"], "k*", markersize=12, label="retrain")
         ax.set(xlabel="FA (%)", ylabel="TA (%)", title=f"{task[0]} {task[1]} (labels: α)")
-    axes[0][0].legend(fontsize=7)
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -391,7 +391,7 @@ def test_momentum_average_equals_its_closed_form(mnist_task) -> None:
     method = mox(splits, original, steps=4)
     eta, reference = method.config.momentum, method.reference_parameters
     assert len(method.trajectory) == 4 and eta == 0.675
-    for alpha in (4.0, 2.0, 8.0):
+    for alpha in (7.0, 2.0, 8.0):
         averaged = method.unlearned_parameters(alpha)
         for name, ref in reference.items():
             expected = (1 - eta) ** 4 * ref
@@ -417,15 +417,15 @@ def test_plain_variant_extrapolates_the_final_memorization_model(mnist_task) -> 
     plain = MemorizeToForget(original, splits, MemorizeToForget.Config(steps=5, momentum=None), seed=0).run().model
     both = mox(splits, original, steps=5)
     final = both.trajectory[-1]
-    expected = extrapolate(both.reference_parameters, final, 4.0)
+    expected = extrapolate(both.reference_parameters, final, 7.0)
     for name, p in plain.named_parameters():
         assert torch.allclose(p, expected[name], atol=1e-6), name
-    from_momentum_run = both.load_unlearned(copy.deepcopy(both.memorized_model), 4.0, momentum=False)
+    from_momentum_run = both.load_unlearned(copy.deepcopy(both.memorized_model), 7.0, momentum=False)
     for a, b in zip(from_momentum_run.state_dict().values(), plain.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     unlearned = MemorizeToForget(original, splits, MemorizeToForget.Config(steps=5), seed=0).run().model
     for name, p in unlearned.named_parameters():  # the method's default returns θ̄ of its α
-        assert torch.allclose(p, both.unlearned_parameters(4.0)[name], atol=1e-6), name
+        assert torch.allclose(p, both.unlearned_parameters(7.0)[name], atol=1e-6), name
     with pytest.raises(ValueError, match="no momentum average"):
         both.unlearned_parameters(3.0)
 
@@ -447,7 +447,7 @@ def test_targeted_variant_memorizes_the_target_labels(mnist_task) -> None:
 
 def test_memorize_to_forget_defaults_and_validation() -> None:
     config = MemorizeToForget.Config()
-    assert (config.optimizer, config.weight_decay, config.momentum, config.alpha) == ("adamw", 0.01, 0.675, 4.0)
+    assert (config.optimizer, config.weight_decay, config.momentum, config.alpha) == ("adamw", 0.01, 0.675, 7.0)
     assert config.lr_schedule == "warmup-linear" and config.target is None and config.kl_weight == 1.0
     assert config.lr_at(0) == pytest.approx(config.lr / round(0.1 * config.steps))
     for bad in ({"momentum": 0.0}, {"momentum": 1.5}, {"optimizer": "sgd"}, {"alpha": 0}, {"target": "other"}):

@@ -26,8 +26,24 @@ unlearned model keeps (only parameters are extrapolated; an extrapolated running
 negative). Adam steps have a fixed size even when CE(D_f) is ~0 (class-wise forgetting: the original
 memorised D_f already), so a tiny-gradient direction still moves the weights, and α amplifies it.
 
-Defaults: lr and steps swept by `scripts/sweep_memorize_to_forget.py` (small CNN, seed 0, 2-core CPU, α in
-{1, 2, 4, 8}, lr in {1e-4, 3e-4, 1e-3}); see the figures below.
+Defaults (lr 1e-4, 300 steps, α 7, η 0.675) from `scripts/sweep_memorize_to_forget.py` (small CNN, seed 0,
+2-core CPU, 1 thread; α ∈ {1, 2, 4, 6, 8} × lr ∈ {1e-4, 3e-4, 1e-3} on all four tasks, then α ∈ {5, 6, 7,
+8, 10} × lr ∈ {3e-5, 1e-4} class-wise): the point closest to retraining (min |FA − FA_RT| + |TA − TA_RT|)
+over both class-wise tasks. FA / TA gap to retraining with the defaults (momentum; plain within 0.1):
+
+    MNIST class 3          0.46 / −1.27   (TA_RT 99.17; target FA ≤ 1, |gap| ≤ 1: gap 0.27 points over)
+    Fashion-MNIST class 3  0.00 / −8.41   (TA_RT 91.70; not met: its best FA-0 point, lr 3e-5 α 5, is −3.67)
+    MNIST random 10%      96.86 / −1.57   (FA_RT 99.08)
+    Fashion random 10%    88.08 / −2.27   (FA_RT 90.98)
+
+The target is met on MNIST class 3 only, at lr 3e-5, α 8 (0.12 / −0.96), which costs Fashion-MNIST 23
+points (0.00 / −23.14): the α at which a class is forgotten depends on the dataset, and past it TA falls
+fast. On a random subset the original already scores about retraining's FA, and extrapolation
+lowers FA and TA together, so α → 0 is closest there (α 1 at the better lr: within 0.3 on both). The paper's α 4
+forgets little here (MNIST class 3, lr 1e-4: 68.8 / −0.01). Momentum and plain extrapolation agree within
+0.1 point everywhere: with η = 0.675 θ̄ averages the last ~1.5 steps, and the linearly decayed lr
+leaves θ_mem almost still there, so θ̄ ≈ θ_for^T. Ten epochs of D_f (930 steps, the paper's) at lr 1e-4
+forget less at the same α (MNIST α 8: 19.6 / −0.99). The memorisation run takes ~20 s on one thread.
 """
 
 from __future__ import annotations
@@ -100,11 +116,11 @@ class MomentumExtrapolation:
 class MemorizeToForgetConfig(UnlearnConfig):
     steps: int = 300
     optimizer: str = "adamw"  # the paper's; only AdamW (`momentum` below is the extrapolation's, not SGD's)
-    lr: float = 3e-4
+    lr: float = 1e-4
     weight_decay: float = 0.01
     lr_schedule: str = "warmup-linear"  # or constant | cosine | warmup-cosine
     warmup: float = 0.1  # share of the steps (warmup-linear and warmup-cosine)
-    alpha: float = 4.0  # extrapolation factor
+    alpha: float = 7.0  # extrapolation factor (the paper's default is 4; see above)
     kl_weight: float = 1.0  # λ
     momentum: float | None = 0.675  # η of the momentum extrapolation; None: extrapolate the final θ_mem
     target: str | None = None  # the targeted variant: "next" ((y + 1) mod K) or "random" (redrawn per batch)
