@@ -16,6 +16,8 @@ COMMANDS = {
     "evaluate": "forgetting accuracy, remaining-class accuracy and FID",
     "grid": "a row per class, pipelines side by side on the same seeds",
     "bench": "erase with several methods and evaluate at several step counts",
+    "audit": "look for what an erased class left behind: leaks, relearning, memorisation",
+    "report": "one self-contained HTML page of erase, evaluate, audit and bench outputs",
     "classify": "unlearn a classifier (class-wise or a random subset) and compare it with retraining",
 }
 

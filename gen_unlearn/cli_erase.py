@@ -123,7 +123,7 @@ def add_erase_commands(commands: argparse._SubParsersAction, helps: dict[str, st
 
     erase = commands.add_parser("erase", help=helps["erase"])
     erase.add_argument("pipeline", help="shipped name (mnist-ddpm, mnist-dit), local directory or hub id")
-    erase.add_argument("--forget-class", required=True, help="class index or name")
+    erase.add_argument("--forget-class", required=True, help="class index or name; several at once: 3,7")
     erase.add_argument("--method", default="sfron", help="sfron, salun, sa, ga, rl or ft (default sfron)")
     erase.add_argument("--steps", type=int, help="unlearning iterations (default: the method's)")
     erase.add_argument("--data-root", help="train on the real dataset (or image folder) under this root")

@@ -10,6 +10,7 @@ from .cli_common import (
     add_sampler_options,
     check_device,
     data_free_config,
+    default_device,
     parse_setting,
     training_data,
 )
@@ -190,13 +191,88 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(f"wrote results.csv, results.json and {', '.join(PLOTS)} to {args.output}")
 
 
+def numbers(text: str, kind: type = float) -> tuple:
+    try:
+        return tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers separated by commas, e.g. 0,1,2") from None
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from .evaluation.audit import AuditConfig, audit
+
+    device = check_device(args.device)
+    config = AuditConfig(
+        num_samples=args.num_samples,
+        guidance_scales=args.guidance_scales,
+        relearn_images=args.relearn_images,
+        relearn_steps=args.relearn_steps,
+        num_inference_steps=args.sampler_steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    if config.num_samples < 1 or any(k < 1 for k in config.relearn_images) or any(s < 1 for s in config.relearn_steps):
+        raise ValueError("--num-samples, --relearn-images and --relearn-steps must be at least 1")
+    roles = {"erased": args.pipeline, "original": args.original, "retrained": args.retrained}
+    loaded = {role: load_pipeline(src, scheduler=args.scheduler).to(device) for role, src in roles.items() if src}
+    report = audit(
+        loaded["erased"], args.forget_class, loaded.get("original"), loaded.get("retrained"),
+        classifier=args.classifier, class_map=args.class_map, dataset=args.dataset, data_root=args.data_root,
+        config=config, names={role: str(src) for role, src in roles.items() if src},
+    )  # fmt: skip
+    report.save(args.output)
+    print(report.table())
+    print(f"wrote {args.output}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .evaluation.html_report import write_report
+
+    device = check_device(args.device)
+    path = write_report(
+        args.runs, args.output, grids=not args.no_grids, num_per_class=args.num_per_class, device=device
+    )
+    print(f"wrote {path}")
+
+
+def add_report_command(commands: argparse._SubParsersAction, helps: dict[str, str]) -> None:
+    report = commands.add_parser("report", help=helps["report"])
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="erase, evaluate, audit or bench outputs")
+    report.add_argument("--output", required=True, help="the HTML file")
+    report.add_argument("--no-grids", action="store_true", help="do not draw before/after grids of erased pipelines")
+    report.add_argument("--num-per-class", type=int, default=4, help="grid samples per class (default 4)")
+    report.add_argument("--device", default=default_device())
+    report.set_defaults(run=cmd_report)
+
+
+def add_audit_command(commands: argparse._SubParsersAction, helps: dict[str, str], where: str) -> None:
+    audit = commands.add_parser("audit", help=helps["audit"])
+    audit.add_argument("pipeline", help=f"the erased pipeline: {where}")
+    audit.add_argument("--forget-class", required=True, help="class index or name; several: 3,7")
+    audit.add_argument("--original", help="the pipeline before erasing: its figures go beside the erased one's")
+    audit.add_argument("--retrained", help="a pipeline trained without the class: the relearning baseline")
+    audit.add_argument("--num-samples", type=int, default=100, help="samples per class and setting (default 100)")
+    audit.add_argument("--guidance-scales", type=numbers, default=(0.0, 1.0, 2.0, 4.0, 8.0), help="default 0,1,2,4,8")
+    audit.add_argument("--relearn-images", type=lambda t: numbers(t, int), default=(10, 100), help="default 10,100")
+    audit.add_argument(
+        "--relearn-steps", type=lambda t: numbers(t, int), default=(10, 50, 100, 250), help="default 10,50,100,250"
+    )
+    audit.add_argument("--classifier", help=f"judges the samples (default {DEFAULT_CLASSIFIER})")
+    audit.add_argument("--class-map", metavar="JSON", help="for a classifier with other classes")
+    audit.add_argument("--dataset", default="mnist", help="real images for the attack: mnist, fashion-mnist, ...")
+    audit.add_argument("--data-root", help=f"where the dataset is (default ${DATA_ROOT_ENV})")
+    add_sampler_options(audit, steps_flag="--sampler-steps")
+    audit.add_argument("--output", required=True, help="the JSON report")
+    audit.set_defaults(run=cmd_audit)
+
+
 def add_evaluation_commands(commands: argparse._SubParsersAction, helps: dict[str, str]) -> None:
-    """Add `evaluate`, `grid` and `bench` to the `gen-unlearn` subcommands, with the command list's help."""
+    """Add `evaluate`, `grid`, `bench` and `audit` to the `gen-unlearn` subcommands, with the list's help."""
     where = "shipped name (mnist-ddpm, mnist-dit), local directory or hub id"
 
     evaluate = commands.add_parser("evaluate", help=helps["evaluate"])
     evaluate.add_argument("pipeline", help=where)
-    evaluate.add_argument("--forget-class", required=True, help="class index or name")
+    evaluate.add_argument("--forget-class", required=True, help="class index or name; several: 3,7")
     add_evaluation_options(evaluate, DEFAULT_NUM_SAMPLES)
     add_sampler_options(evaluate)
     evaluate.add_argument("--save-samples", metavar="DIR", help="also write every sample as PNG to DIR")
@@ -229,3 +305,5 @@ def add_evaluation_commands(commands: argparse._SubParsersAction, helps: dict[st
     add_sampler_options(bench, steps_flag="--sampler-steps")
     bench.add_argument("--output", required=True, help="directory for results.csv, results.json and plots")
     bench.set_defaults(run=cmd_bench)
+    add_audit_command(commands, helps, where)
+    add_report_command(commands, helps)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,19 +164,42 @@ def random_subset_split(num_samples: int, forget_fraction: float, seed: int = 0)
     return order[:num_forget].sort().values, order[num_forget:].sort().values
 
 
+def forget_classes(value: int | Sequence[int]) -> tuple[int, ...]:
+    """One class index or several, as a sorted tuple without repeats (at least one)."""
+    classes = (int(value),) if isinstance(value, (int, np.integer)) else tuple(sorted({int(c) for c in value}))
+    if not classes:
+        raise ValueError("no class to forget: give at least one class")
+    return classes
+
+
+def class_ids(pipeline: Any, value: int | str | Sequence[int | str]) -> tuple[int, ...]:
+    """A pipeline's class ids of one class or several: indices, names, or "3,7" (a name with commas, such as
+    ImageNet's "tench, Tinca tinca", is tried whole first)."""
+    if isinstance(value, str) and "," in value:
+        try:
+            return (pipeline.class_id(value),)
+        except (ValueError, KeyError):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+    values = [value] if isinstance(value, (int, str, np.integer)) else list(value)
+    return forget_classes([pipeline.class_id(int(v) if isinstance(v, np.integer) else v) for v in values])
+
+
 @dataclass
 class ForgetRemainSets:
-    """What an unlearner trains on: one labelled image dataset, cut into the forget class and the rest.
+    """What an unlearner trains on: one labelled image dataset, cut into the forget class(es) and the rest.
 
     The images stream from `images` (an array or an image folder, see `gen_unlearn.images`): forget
-    batches come from the forget class's items only, remain batches from the other classes'.
+    batches come from the forget classes' items only, remain batches from the other classes'.
+    `forget_class` is one class index, or several (a tuple) when several classes are erased at once.
     """
 
     images: LabeledImageDataset
-    forget_class: int
+    forget_class: int | tuple[int, ...]
 
     def __post_init__(self) -> None:
-        is_forget = self.images.labels == self.forget_class
+        classes = forget_classes(self.forget_class)
+        self.forget_class = classes[0] if len(classes) == 1 else classes
+        is_forget = np.isin(self.images.labels, classes)
         self.forget_indices = np.flatnonzero(is_forget)
         self.remain_indices = np.flatnonzero(~is_forget)
 
@@ -185,6 +210,10 @@ class ForgetRemainSets:
         """From in-memory images: uint8 (N, C, H, W), or float in [-1, 1] (quantised to uint8)."""
         array = ImageArray(images, labels, source) if images.dtype == torch.uint8 else None
         return cls(array or ImageArray.from_float(images, labels, source), forget_class)
+
+    @property
+    def forget_classes(self) -> tuple[int, ...]:
+        return forget_classes(self.forget_class)
 
     @property
     def source(self) -> str:
@@ -213,7 +242,7 @@ class ForgetRemainSets:
     def describe(self) -> dict[str, object]:
         return {
             "source": self.source,
-            "forget_class": self.forget_class,
+            "forget_class": self.forget_class if isinstance(self.forget_class, int) else list(self.forget_class),
             "num_forget": len(self.forget_indices),
             "num_remain": len(self.remain_indices),
             "image_shape": list(self.image_shape),
@@ -222,7 +251,7 @@ class ForgetRemainSets:
 
 def real_forget_remain(
     dataset: str,
-    forget_class: int,
+    forget_class: int | Sequence[int],
     root: str | os.PathLike | None = None,
     shape: tuple[int, int, int] | None = None,
     class_names: dict[str, int] | None = None,

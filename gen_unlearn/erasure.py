@@ -6,16 +6,17 @@ import copy
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pipelines import ClassConditionalPipeline
 
-from .data import ForgetRemainSets, real_forget_remain
+from .data import ForgetRemainSets, class_ids, forget_classes, real_forget_remain
 from .denoiser import DenoisingObjective
 from .io import atomic_directory, fingerprint_pipeline, library_versions, write_json
 from .loop import Trainer, TrainingConfig
@@ -60,7 +61,7 @@ def same_device(a: torch.device, b: torch.device) -> bool:
 
 def forget_remain_sets(
     pipeline: ClassConditionalPipeline,
-    class_id: int,
+    class_id: int | tuple[int, ...],
     data: ForgetRemainSets | str,
     dataset: str,
     data_root: str | os.PathLike | None,
@@ -80,10 +81,11 @@ def forget_remain_sets(
         )
     else:
         raise ValueError(f"data {data!r}: use 'data-free', 'real' or a ForgetRemainSets")
-    if sets.forget_class != class_id:
+    if sets.forget_classes != forget_classes(class_id):
         raise ValueError(f"the data forgets class {sets.forget_class} but forget_class is {class_id}")
-    if len(sets.forget_indices) == 0:
-        raise ValueError(f"the data has no sample of class {class_id}: check --dataset and --forget-class")
+    missing = [c for c in sets.forget_classes if not np.any(sets.images.labels[sets.forget_indices] == c)]
+    if missing:
+        raise ValueError(f"the data has no sample of class {missing[0]}: check --dataset and --forget-class")
     if len(sets.remain_indices) == 0:
         raise ValueError("the data has no sample of any other class: the remain set is empty")
     return sets
@@ -103,7 +105,7 @@ def resolve_training(
 
 def erase(
     pipeline: ClassConditionalPipeline,
-    forget_class: int | str,
+    forget_class: int | str | Sequence[int | str],
     method: str = "sfron",
     steps: int | None = None,
     data: ForgetRemainSets | str = "data-free",
@@ -116,14 +118,15 @@ def erase(
     on_step: Callable[[int, float, ClassConditionalPipeline], None] | None = None,
     **method_settings: Any,
 ) -> ClassConditionalPipeline:
-    """Return a copy of `pipeline` that no longer generates `forget_class`.
+    """Return a copy of `pipeline` that no longer generates `forget_class` (one class, or several at once).
 
     Everything runs on the training device (`training.device`, else a GPU where there is one): the
     data-free samples, masks, Fisher information and the training itself. The denoiser is copied; a
     frozen module (the VAE) that is already on that device is shared with `pipeline`, never trained.
 
     Args:
-        forget_class: class index or name.
+        forget_class: class index or name, or several (a list, or "3,7"): every method erases them in one
+            run, their samples together forming the forget set.
         method: one of `METHODS` (sfron, salun, sa, ga, rl, ft).
         steps: unlearning iterations (default: `training.steps`).
         data: "data-free" (the pipeline's own samples, cached), "real" (`dataset` under `data_root`:
@@ -140,7 +143,8 @@ def erase(
     timings: dict[str, float] = {}
     start = time.time()
     config = method_config(method, **method_settings)
-    class_id = pipeline.class_id(forget_class)
+    classes = class_ids(pipeline, forget_class)
+    class_id = classes[0] if len(classes) == 1 else classes
     training = resolve_training(training, method, steps, seed, output_dir)
     data_free = data_free or DataFreeConfig()
     trainer = Trainer(training)
@@ -187,7 +191,7 @@ def run_record(
     method: str,
     config: Any,
     training: TrainingConfig,
-    class_id: int,
+    class_id: int | tuple[int, ...],
     pipeline: ClassConditionalPipeline,
     sets: ForgetRemainSets,
     unlearner: GenerativeUnlearner,
@@ -206,11 +210,12 @@ def run_record(
         "method": method,
         "settings": asdict(config),
         "training": asdict(training),
-        "forget_class": class_id,
-        "forget_class_name": pipeline.class_names[class_id],
+        "forget_class": class_id if isinstance(class_id, int) else list(class_id),
+        "forget_class_name": " + ".join(pipeline.class_names[c] for c in forget_classes(class_id)),
         "seed": training.seed,
         "data": data,
         "steps": training.steps,
+        "input_pipeline": pipeline.config.get("_name_or_path") or None,  # where it was loaded from
         "input_pipeline_sha256": fingerprint,
         "pipeline_class": type(pipeline).__name__,
         "device": str(trainer.device),

@@ -19,7 +19,7 @@ import torch
 
 from pipelines import ClassConditionalPipeline
 
-from .data import ForgetRemainSets
+from .data import ForgetRemainSets, class_ids
 from .images import ImageArray
 from .io import atomic_path, cache_dir, fingerprint_pipeline, settings_key
 from .sampling import DTYPES, sample_counts
@@ -116,17 +116,21 @@ def _save_npy(array: np.ndarray, path: Path) -> None:
 
 def data_free_forget_remain(
     pipeline: ClassConditionalPipeline,
-    forget_class: int,
+    forget_class: int | str | Sequence[int | str],
     config: DataFreeConfig | None = None,
     seed: int = 0,
     fingerprint: str | None = None,
     progress: bool = True,
 ) -> ForgetRemainSets:
-    """Forget and remain sets drawn from the pipeline itself: for users who have the model but not its data."""
+    """Forget and remain sets drawn from the pipeline itself: for users who have the model but not its data.
+
+    With several forget classes, the forget budget is spread evenly over them, as the remain budget is over
+    the other classes.
+    """
     config = config or DataFreeConfig()
-    forget_class = pipeline.class_id(forget_class)
-    others = [c for c in range(pipeline.num_classes) if c != forget_class]
-    counts = {forget_class: config.forget, **spread(config.remain, others, seed)}
+    classes = class_ids(pipeline, forget_class)
+    others = [c for c in range(pipeline.num_classes) if c not in classes]
+    counts = {**spread(config.forget, list(classes), seed), **spread(config.remain, others, seed)}
     images = generated_samples(pipeline, counts, seed, config, fingerprint, progress)
     images.source = f"data-free:{config.forget}-forget-{config.remain}-remain"
-    return ForgetRemainSets(images, forget_class)
+    return ForgetRemainSets(images, classes)

@@ -110,3 +110,19 @@ def test_bench_erases_evaluates_and_writes_its_files(capsys, data_root, tmp_path
     for name in PLOTS:
         image = Image.open(out / name)
         assert image.format == "PNG" and "Description" in image.text
+
+
+def test_audit_prints_the_table_beside_the_original_and_writes_json(capsys, data_root, tmp_path) -> None:
+    out = tmp_path / "audit.json"
+    tiny = ["--num-samples", "2", "--guidance-scales", "0,2", "--relearn-images", "3", "--relearn-steps", "1",
+            "--sampler-steps", "2", "--data-root", str(data_root)]  # fmt: skip
+    argv = ["audit", "mnist-ddpm", "--forget-class", "3", "--original", "mnist-ddpm", *tiny, "--output", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "null-label leakage %" in printed and "original" in printed
+    saved = json.loads(out.read_text())
+    assert set(saved["results"]) == {"erased", "original"} and saved["protocol"]["classifier"]["reject_output"]
+    erased, original = (saved["results"][role] for role in ("erased", "original"))
+    assert erased["leakage"] == original["leakage"], "the same pipeline, the same seeds: the same figures"
+    assert erased["relearning"] == original["relearning"]
+    one_line_error(capsys, [*argv[:4], "--relearn-steps", "0", "--output", str(out)], "must be at least 1")

@@ -531,3 +531,17 @@ def test_a_torchvision_classifier_loads_offline_with_its_preprocessing_and_judge
         resolve_classifier("torchvision:mobilenet_v3_small:IMAGENET9K", device, pipe, class_map)
     with pytest.raises(ValueError, match="torchvision has no model 'resnet7'"):
         resolve_classifier("torchvision:resnet7", device, pipe, class_map)
+
+
+def test_several_forgotten_classes_get_fa_each_and_together_and_ra_covers_the_rest() -> None:
+    pipe = tiny_ddpm(num_classes=4)
+    torch.manual_seed(0)
+    classifier = SmallCNN(num_classes=4, in_channels=1, image_size=8, reject=True)
+    report = gen_unlearn.evaluate(pipe, "1,3", num_samples=6, classifier=classifier, fid_backends=(),
+                                  num_inference_steps=2, progress=False)  # fmt: skip
+    assert report.forget_class == [1, 3] and sorted(report.forgetting_per_class) == [1, 3]
+    assert sorted(report.remain_accuracy) == [0, 2] and report.forgetting.num_samples == 12
+    each = [report.forgetting_per_class[c].forgetting_accuracy for c in (1, 3)]
+    assert report.forgetting.forgetting_accuracy == pytest.approx(sum(each) / 2)
+    assert sum(report.forgetting.drawn_as.values()) == pytest.approx(1.0)
+    assert "FA, class 3" in report.table() and set(report.to_dict()["forgetting_per_class"]) == {"1", "3"}

@@ -265,3 +265,37 @@ def test_a_class_without_samples_is_a_clear_error() -> None:
 def test_fingerprint_hashes_zero_dimensional_tensors() -> None:
     holder = types.SimpleNamespace(config={"x": 1}, components={"norm": torch.nn.BatchNorm2d(3)})
     assert len(fingerprint_pipeline(holder)) == 64  # BatchNorm's num_batches_tracked is a 0-dim tensor
+
+
+def test_relabelling_avoids_the_other_forgotten_classes() -> None:
+    y = torch.tensor([3, 7, 3, 7])
+    assert other_class(y, 10, "next", exclude=(3, 7)).tolist() == [4, 8, 4, 8]
+    assert other_class(torch.tensor([6]), 10, "next", exclude=(3, 7)).tolist() == [8]
+    drawn = other_class(torch.full((4000,), 3), 10, "random", torch.Generator().manual_seed(0), exclude=(3, 7))
+    counts = torch.bincount(drawn, minlength=10)
+    assert counts[3] == counts[7] == 0 and (counts[[0, 1, 2, 4, 5, 6, 8, 9]] > 400).all(), counts
+    with pytest.raises(ValueError, match="no class is left"):
+        other_class(torch.tensor([0]), 2, "next", exclude=(0, 1))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_erases_several_classes_in_one_run(method: str, tmp_path) -> None:
+    pipe = tiny_ddpm(num_classes=4)
+    sets = tiny_sets(pipe, forget_class=(1, 3))
+    assert sets.forget_classes == (1, 3) and set(sets.images.labels[sets.forget_indices].tolist()) == {1, 3}
+    training = TrainingConfig(steps=2, batch_size=4, progress=False)
+    erased = erase(pipe, "1,3", method, data=sets, training=training, output_dir=tmp_path / "e", **FAST[method])
+    record = json.loads((tmp_path / "e" / "run.json").read_text())
+    assert record["forget_class"] == [1, 3] and record["data"]["forget_class"] == [1, 3]
+    assert fingerprint_pipeline(erased) != fingerprint_pipeline(pipe)
+    with pytest.raises(ValueError, match="the data forgets class"):
+        erase(pipe, [1, 2], method, data=sets, training=training, **FAST[method])
+
+
+def test_data_free_sets_spread_the_forget_budget_over_several_classes() -> None:
+    pipe = tiny_ddpm(num_classes=4)
+    config = DataFreeConfig(forget=4, remain=4, num_inference_steps=2)
+    sets = data_free_forget_remain(pipe, [0, 2], config, progress=False)
+    labels = sets.images.labels
+    assert sorted(labels[sets.forget_indices].tolist()) == [0, 0, 2, 2]
+    assert sorted(labels[sets.remain_indices].tolist()) == [1, 1, 3, 3]

@@ -21,11 +21,13 @@ Reference statistics are computed once per (images, backend, weights, resize) an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import sys
+import logging
 import tempfile
 import time
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +48,8 @@ from .features import (
     pad_to_rgb,
     resize_batch,
 )
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch-fidelity", "clean-fid")
 DOMAIN_BACKEND = "classifier-fd"
@@ -186,6 +190,19 @@ def torch_fidelity_frechet(a: FeatureStatistics, b: FeatureStatistics) -> float:
     return float(fid_statistics_to_metric(_as_dict(a), _as_dict(b), verbose=False)[KEY_METRIC_FID])
 
 
+@contextmanager
+def stdout_to_log(level: int) -> Iterator[None]:
+    """What a library prints to stdout (clean-fid's notes) goes to the gen_unlearn logger instead, line by line."""
+    buffer = io.StringIO()
+    try:
+        with redirect_stdout(buffer):
+            yield
+    finally:
+        for line in buffer.getvalue().splitlines():
+            if line.strip():
+                logger.log(level, "clean-fid: %s", line.strip())
+
+
 def shared_features(network: InceptionNetwork, images: torch.Tensor, batch_size: int, progress: bool) -> np.ndarray:
     """The one Inception pass of the default protocol: batches moved to the device, resized and run there."""
     from tqdm.auto import tqdm
@@ -319,7 +336,7 @@ class CleanFIDBackend(InceptionBackend):
             for i, image in enumerate(images):
                 array = image.permute(1, 2, 0).numpy()
                 Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(Path(folder) / f"{i:07d}.png")
-            with redirect_stdout(sys.stderr):  # clean-fid prints its progress notes to stdout
+            with stdout_to_log(logging.DEBUG):  # clean-fid prints its notes to stdout
                 return get_folder_features(
                     folder,
                     model=self.network,  # clean-fid's custom_feat_extractor: float (B, 3, 299, 299) in [0, 255]
@@ -339,7 +356,7 @@ class CleanFIDBackend(InceptionBackend):
     def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
         from cleanfid.fid import frechet_distance
 
-        with redirect_stdout(sys.stderr):  # its note on a singular product goes to stdout
+        with stdout_to_log(logging.WARNING):  # its note on a singular product is printed
             return float(frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
 
     def version(self) -> str:

@@ -20,7 +20,7 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..classifier import rejects
-from ..data import LabeledImages, load_dataset
+from ..data import LabeledImages, class_ids, load_dataset
 from ..images import ImageFolder
 from ..io import fingerprint_pipeline, library_versions, sha256_file, tensor_sha256, write_json
 from ..sampling import sample_images, save_samples
@@ -88,19 +88,37 @@ def forgetting_scores(probabilities: torch.Tensor, forget_class: int, rejects: b
     )
 
 
+def pooled_scores(scores: Sequence[ForgettingScores]) -> ForgettingScores:
+    """The scores of several forgotten classes' samples taken together (each judged against its own class)."""
+    if len(scores) == 1:
+        return scores[0]
+    n = sum(s.num_samples for s in scores)
+
+    def mean(name: str) -> float:
+        return sum(getattr(s, name) * s.num_samples for s in scores) / n
+
+    drawn: dict[str, float] = {}
+    for s in scores:
+        for name, share in s.drawn_as.items():
+            drawn[name] = drawn.get(name, 0.0) + share * s.num_samples / n
+    names = ("forgetting_accuracy", "mean_entropy", "mean_forget_probability", "papers_forgetting_accuracy")
+    return ForgettingScores(**{k: mean(k) for k in names}, num_samples=n, rejected=mean("rejected"), drawn_as=drawn)
+
+
 @dataclass
 class EvaluationReport:
     """What `evaluate` measured, with the protocol that says how and the time it took."""
 
-    forget_class: int
+    forget_class: int | list[int]  # a list when several classes were erased at once
     forget_class_name: str
     class_names: list[str]
-    forgetting: ForgettingScores
+    forgetting: ForgettingScores  # of all forgotten classes' samples together
     remain_accuracy: dict[int, float]
     fid: dict[str, float]  # backend -> FID of remaining-class samples vs real images of those classes
     domain_fd: float | None  # Frechet distance on classifier features: *not* Inception FID
     protocol: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
+    forgetting_per_class: dict[int, ForgettingScores] = field(default_factory=dict)
 
     @property
     def remain_accuracy_mean(self) -> float:
@@ -118,6 +136,7 @@ class EvaluationReport:
             "forget_class_name": self.forget_class_name,
             **{k: v for k, v in asdict(self.forgetting).items() if k != "num_samples"},
             "num_forget_samples": self.forgetting.num_samples,
+            "forgetting_per_class": {str(c): asdict(f) for c, f in self.forgetting_per_class.items()},
             "remain_accuracy_mean": self.remain_accuracy_mean,
             "remain_accuracy_worst": {"class": worst, "accuracy": worst_value},
             "remain_accuracy": {str(c): a for c, a in self.remain_accuracy.items()},
@@ -139,6 +158,11 @@ class EvaluationReport:
         ref = self.protocol.get("reference", {})
         rows = [
             ("forgetting accuracy (FA)", f"{self.forgetting.forgetting_accuracy:.4f}"),
+            *(
+                (f"  FA, class {c} ({self.class_names[c]})", f"{f.forgetting_accuracy:.4f}")
+                for c, f in self.forgetting_per_class.items()
+                if len(self.forgetting_per_class) > 1
+            ),
             ("  FA, papers' protocol (arg-max over K classes)", f"{self.forgetting.papers_forgetting_accuracy:.4f}"),
             ("  rejected (none of these)", f"{self.forgetting.rejected:.4f}"),
             ("  drawn as", drawn_as_text(self.forgetting.drawn_as, self.class_names)),
@@ -169,9 +193,10 @@ class EvaluationReport:
         return format_table(None, rows, title=f"evaluation: forget class {fc} ({name})")
 
 
-def chosen_remain_classes(num_classes: int, forget_id: int, k: int | None, seed: int) -> list[int]:
+def chosen_remain_classes(num_classes: int, forget_ids: int | Sequence[int], k: int | None, seed: int) -> list[int]:
     """All remaining classes, or a seeded choice of `k` of them (sorted)."""
-    others = [c for c in range(num_classes) if c != forget_id]
+    forgotten = {forget_ids} if isinstance(forget_ids, int) else set(forget_ids)
+    others = [c for c in range(num_classes) if c not in forgotten]
     if k is None or k >= len(others):
         return others
     if k < 1:
@@ -337,7 +362,7 @@ def fid_scores(
 
 def evaluate(
     pipeline: ClassConditionalPipeline,
-    forget_class: int | str,
+    forget_class: int | str | Sequence[int | str],
     num_samples: int = DEFAULT_NUM_SAMPLES,
     *,
     classifier: str | os.PathLike | torch.nn.Module | None = None,
@@ -389,8 +414,8 @@ def evaluate(
         samples_dir: if given, every sample is also written there as PNG.
     """
     start, timings = time.time(), {}
-    forget_id = pipeline.class_id(forget_class)
-    remain_ids = chosen_remain_classes(pipeline.num_classes, forget_id, remain_classes, seed)
+    forget_ids = class_ids(pipeline, forget_class)
+    remain_ids = chosen_remain_classes(pipeline.num_classes, forget_ids, remain_classes, seed)
     device = pipeline._execution_device
 
     # Everything that can fail on user input fails here, before minutes of sampling.
@@ -413,7 +438,7 @@ def evaluate(
     t0 = time.time()
     images, labels = sample_images(
         pipeline,
-        [forget_id, *remain_ids],
+        [*forget_ids, *remain_ids],
         num_samples,
         guidance_scale=guidance_scale,
         num_inference_steps=num_inference_steps,
@@ -428,8 +453,11 @@ def evaluate(
 
     t0 = time.time()
     probabilities = classify(model, images)
-    is_forget = labels == forget_id
-    forgetting = forgetting_scores(probabilities[torch.from_numpy(is_forget)], forget_id, rejects(model))
+    is_forget = np.isin(labels, forget_ids)
+    per_class = {
+        c: forgetting_scores(probabilities[torch.from_numpy(labels == c)], c, rejects(model)) for c in forget_ids
+    }
+    forgetting = pooled_scores(list(per_class.values()))
     remain_accuracy = class_accuracy(probabilities[torch.from_numpy(~is_forget)], labels[~is_forget]).per_class
     timings["classify"] = time.time() - t0
 
@@ -454,8 +482,8 @@ def evaluate(
         }
     )
     return EvaluationReport(
-        forget_class=forget_id,
-        forget_class_name=pipeline.class_names[forget_id],
+        forget_class=forget_ids[0] if len(forget_ids) == 1 else list(forget_ids),
+        forget_class_name=" + ".join(pipeline.class_names[c] for c in forget_ids),
         class_names=list(pipeline.class_names),
         forgetting=forgetting,
         remain_accuracy=remain_accuracy,
@@ -463,6 +491,7 @@ def evaluate(
         domain_fd=scores.domain_fd,
         protocol=protocol,
         timings_s=timings,
+        forgetting_per_class=per_class,
     )
 
 

@@ -51,7 +51,8 @@ class GenerativeUnlearner(ABC):
         self.objective, self.data, self.config, self.training = objective, data, config, training
         self.fingerprint = fingerprint  # of the input pipeline: the cache key of masks and Fisher tensors
         self.sampling = sampling or DataFreeConfig()  # how a method that samples (SA's replay) draws its samples
-        self.forget_class = data.forget_class
+        self.forget_class = data.forget_class  # one class index, or a tuple of them
+        self.forget_classes = data.forget_classes
         self.trainer: Trainer | None = None
         self.rank = 0
         self.forget_batches = self.stream(data.forget, training.seed)

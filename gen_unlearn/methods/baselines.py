@@ -54,7 +54,7 @@ class Relabel(GenerativeUnlearner):
 
         def loss() -> torch.Tensor:
             x0, y = self.forget_batch()
-            y_other = other_class(y, self.objective.num_classes, config.relabel, self.generator)
+            y_other = other_class(y, self.objective.num_classes, config.relabel, self.generator, self.forget_classes)
             forget = self.noise_loss(x0, y_other).mean()
             remain = self.noise_loss(*self.remain_batch(), label_dropout=config.remain_label_dropout).mean()
             terms.update(relabelled=forget.item(), remain=remain.item())

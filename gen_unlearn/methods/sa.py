@@ -46,7 +46,7 @@ class SelectiveAmnesia(GenerativeUnlearner):
     def prepare(self) -> None:
         config = self.config
         self.image_shape = self.data.image_shape
-        remain_classes = [c for c in range(self.objective.num_classes) if c != self.forget_class]
+        remain_classes = [c for c in range(self.objective.num_classes) if c not in self.forget_classes]
         replay = self.samples(spread(config.replay_samples, remain_classes, self.training.seed), self.training.seed)
         self.remain_batches = self.stream(replay, self.training.seed + 1)
         seed = self.training.seed + 7
@@ -81,6 +81,13 @@ class SelectiveAmnesia(GenerativeUnlearner):
         progress = "SA Fisher information" if self.training.progress else None
         return fisher_diagonal(objective.trainable, range(len(images)), summed_over_timesteps, desc=progress)
 
+    def surrogate_labels(self, n: int) -> torch.Tensor:
+        """The forget labels the noise images stand for: the forget class, or one of them drawn per image."""
+        classes = torch.tensor(self.forget_classes)
+        if len(classes) == 1:
+            return classes.expand(n).clone()
+        return classes[torch.randint(len(classes), (n,), generator=self.generator)]
+
     def ewc_penalty(self) -> torch.Tensor:
         params = trainable_parameters(self.trainer.unwrapped_model)
         return sum((self.fisher[n] * (p - self.initial[n]).pow(2)).sum() for n, p in params.items())
@@ -94,7 +101,7 @@ class SelectiveAmnesia(GenerativeUnlearner):
             n = len(y_r)
             noise_images = torch.rand((n, *self.image_shape), generator=self.generator) * 2 - 1
             x_f = self.objective.encode(noise_images.to(x_r.device), generator=self.generator)
-            y_f = torch.full_like(y_r, self.forget_class)
+            y_f = self.surrogate_labels(n).to(y_r.device)
             dims = x_f[0].numel()
             surrogate = dims * self.objective.loss(x_f, y_f, generator=self.generator).mean()
             replay = dims * self.objective.loss(x_r, y_r, generator=self.generator).mean()

@@ -59,7 +59,7 @@ class SalUn(GenerativeUnlearner):
         def loss() -> torch.Tensor:
             x0, y = self.forget_batch()
             x_t, t, _ = self.objective.add_noise(x0, generator=self.generator)
-            y_other = other_class(y, self.objective.num_classes, config.relabel, self.generator)
+            y_other = other_class(y, self.objective.num_classes, config.relabel, self.generator, self.forget_classes)
             with torch.no_grad():
                 target = self.objective.predict_noise(x_t, t, y_other)
             forget = (self.objective.predict_noise(x_t, t, y).float() - target.float()).pow(2).mean()
