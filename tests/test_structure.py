@@ -93,3 +93,34 @@ def test_erase_is_the_function_whatever_was_imported_first() -> None:
         "print(callable(gen_unlearn.erase), gen_unlearn.erase is gen_unlearn.erasure.erase)"
     )
     assert kinds == "True True"
+
+
+# The layers, bottom first (DESIGN §1: pipelines -> denoiser, data, loop -> methods -> erase -> evaluation -> CLI).
+LAYERS = [
+    {"pipelines", "io", "tables", "settings", "batches", "relabel", "negatives", "weighting"},
+    {"images", "classifier", "saliency", "sampling"},
+    {"data", "denoiser", "hub", "loop"},
+    {"replay"},
+    {"methods", "classification"},
+    {"erasure"},
+    {"evaluation"},
+    {"cli", "cli_common", "cli_erase", "cli_evaluation", "classification.cli"},
+]
+
+
+def layer_of(module: str) -> int:
+    parts = module.split(".")
+    names = ["pipelines"] if parts[0] == "pipelines" else [".".join(parts[1:3]), parts[1]]
+    return next(i for name in names for i, layer in enumerate(LAYERS) if name in layer)
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    files = [p for package in PACKAGES for p in (REPO / package).rglob("*.py") if p.name != "__init__.py"]
+    modules = {module_name(p) for package in PACKAGES for p in (REPO / package).rglob("*.py")}
+    upward = [
+        f"{module_name(p)} (layer {layer_of(module_name(p))}) imports {target} (layer {layer_of(target)})"
+        for p in files
+        for target in module_level_imports(p, modules)
+        if target != "gen_unlearn" and layer_of(target) > layer_of(module_name(p))
+    ]
+    assert not upward, "\n".join(upward)
