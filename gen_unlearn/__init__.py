@@ -28,6 +28,8 @@ _EXPORTS = {
     "random_subset_split": "gen_unlearn.data",
     "DenoisingObjective": "gen_unlearn.denoiser",
     "erase": "gen_unlearn.erasure",
+    "audit": "gen_unlearn.evaluation.audit",
+    "write_report": "gen_unlearn.evaluation.html_report",
     "bench": "gen_unlearn.evaluation",
     "class_grid": "gen_unlearn.evaluation",
     "evaluate": "gen_unlearn.evaluation",
@@ -64,6 +66,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .denoiser import DenoisingObjective  # noqa: F401
     from .erasure import erase  # noqa: F401
     from .evaluation import bench, class_grid, evaluate, sample_images  # noqa: F401
+    from .evaluation.audit import audit  # noqa: F401
+    from .evaluation.html_report import write_report  # noqa: F401
     from .hub import load_classifier, load_pipeline, swap_scheduler  # noqa: F401
     from .loop import TrainingConfig  # noqa: F401
     from .methods import METHODS  # noqa: F401
