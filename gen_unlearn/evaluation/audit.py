@@ -129,7 +129,7 @@ def relearn(
     """Fine-tune a copy on (images, labels) with the plain denoising loss; FA at each listed step."""
     steps = sorted(config.relearn_steps)
     trainer = Trainer(TrainingConfig(steps=steps[-1], batch_size=config.relearn_batch_size, seed=config.seed,
-                                     progress=False, device=str(pipeline._execution_device)))  # fmt: skip
+                                     progress=config.progress, device=str(pipeline._execution_device)))  # fmt: skip
     attacked = training_copy(pipeline, trainer.device)
     objective = DenoisingObjective(attacked)
     trainer.prepare(objective.trainable, torch.optim.Adam(objective.trainable.parameters(), lr=config.relearn_lr))
@@ -151,7 +151,7 @@ def relearn(
             samples = judge(attacked, counts, None, classifier, relearn_config)
             curve[str(done)] = samples.share_judged(forget_ids)
 
-    trainer.run(step, desc="relearning attack", on_step=on_step)
+    trainer.run(step, desc=f"relearning attack on {len(images)} images", on_step=on_step)
     objective.forward_module = None
     first = next((int(s) for s, fa in curve.items() if fa > RELEARNED), None)
     return {"fa_after_steps": curve, "steps_to_fa_over_50": first, "num_images": len(images)}
