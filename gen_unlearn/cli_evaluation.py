@@ -207,12 +207,11 @@ def cmd_audit(args: argparse.Namespace) -> None:
         guidance_scales=args.guidance_scales,
         relearn_images=args.relearn_images,
         relearn_steps=args.relearn_steps,
+        remain_classes=args.remain_classes,
         num_inference_steps=args.sampler_steps,
         seed=args.seed,
         batch_size=args.batch_size,
     )
-    if config.num_samples < 1 or any(k < 1 for k in config.relearn_images) or any(s < 1 for s in config.relearn_steps):
-        raise ValueError("--num-samples, --relearn-images and --relearn-steps must be at least 1")
     roles = {"erased": args.pipeline, "original": args.original, "retrained": args.retrained}
     loaded = {role: load_pipeline(src, scheduler=args.scheduler).to(device) for role, src in roles.items() if src}
     report = audit(
@@ -257,6 +256,7 @@ def add_audit_command(commands: argparse._SubParsersAction, helps: dict[str, str
     audit.add_argument(
         "--relearn-steps", type=lambda t: numbers(t, int), default=(10, 50, 100, 250), help="default 10,50,100,250"
     )
+    audit.add_argument("--remain-classes", type=int, help="other-label leakage on K labels, seeded (default: all)")
     audit.add_argument("--classifier", help=f"judges the samples (default {DEFAULT_CLASSIFIER})")
     audit.add_argument("--class-map", metavar="JSON", help="for a classifier with other classes")
     audit.add_argument("--dataset", default="mnist", help="real images for the attack: mnist, fashion-mnist, ...")

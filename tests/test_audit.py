@@ -64,3 +64,15 @@ def test_without_real_images_the_attack_is_not_measured(tmp_path) -> None:
     report = audit(pipe, 3, classifier=classifier, data_root=tmp_path / "nothing", config=TINY)
     assert "relearning" not in report.results["erased"]
     assert report.protocol["relearning_and_memorisation"].startswith("not measured")
+
+
+def test_other_label_leakage_on_a_seeded_choice_of_labels_and_bad_settings() -> None:
+    pipe = tiny_ddpm(num_classes=10)
+    torch.manual_seed(0)
+    classifier = SmallCNN(num_classes=10, in_channels=1, image_size=8, reject=True)
+    config = AuditConfig(**{**TINY.__dict__, "relearn_images": (1,), "remain_classes": 3})
+    report = audit(pipe, 3, classifier=classifier, data_root="/nonexistent", config=config)
+    chosen = report.results["erased"]["leakage"]["other_label_leakage_per_label"]
+    assert len(chosen) == 3 and "3" not in chosen
+    with pytest.raises(ValueError, match="must be at least 1"):
+        AuditConfig(num_samples=0)

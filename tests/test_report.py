@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import one_line_error, tiny_ddpm, tiny_sets
@@ -20,6 +21,7 @@ from gen_unlearn.evaluation.audit import AuditConfig, audit
 from gen_unlearn.evaluation.html_report import find_artifacts, write_report
 from gen_unlearn.hub import load_pipeline
 from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.sampling import save_png
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REPORTS = Path(__file__).resolve().parents[1] / "runs" / "report-test"
@@ -46,6 +48,7 @@ def run_dirs(tmp_path_factory) -> list[Path]:
     reference = LabeledImages("tiny", images, torch.arange(30) % 3, list("abc"))
     bench(original, 1, "ga", "0,1", root / "bench", data=tiny_sets(original), training=training,
           num_samples=2, reference=reference, domain_fid=True, **common)  # fmt: skip
+    save_png(np.zeros((8, 8, 1), np.uint8), root / "erased" / "samples" / "000000.png")  # a sample: not embedded
     return [root / "erased", root / "bench"]
 
 
@@ -54,6 +57,7 @@ def test_the_run_directories_are_read_by_content(run_dirs) -> None:
     assert erased.erase_record["method"] == "ga" and Path(erased.erase_record["input_pipeline"]).name == "original"
     assert list(erased.evaluations) == ["evaluate.json"] and list(erased.audits) == ["audit.json"]
     assert bench_dir.bench_rows and {"fid_vs_steps.png", "fa_vs_steps.png"} <= set(bench_dir.images)
+    assert not erased.images, "saved samples are not report images"
 
 
 def test_the_page_is_self_contained_and_displays_in_chromium_without_errors(run_dirs, tmp_path) -> None:

@@ -43,10 +43,12 @@ from ..sampling import sample_counts
 from ..tables import format_table
 from .accuracy import classify
 from .classifiers import classifier_record, resolve_classifier
+from .report import chosen_remain_classes
 
 logger = logging.getLogger(__name__)
 
 RELEARNED = 0.5  # FA above which the class counts as relearnt
+MAX_NEAREST = 10000  # training images of a class searched for the nearest one
 
 
 @dataclass
@@ -59,18 +61,29 @@ class AuditConfig:
     relearn_batch_size: int = 16
     relearn_samples: int = 50  # samples of the class judged at each listed step
     num_inference_steps: int | None = None  # the pipeline's default
+    remain_classes: int | None = None  # other-label leakage on a seeded choice of K labels (default: all)
     seed: int = 0
     batch_size: int = 250
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        counts = [self.num_samples, self.relearn_samples, *self.relearn_images, *self.relearn_steps]
+        if min(counts) < 1:
+            raise ValueError(
+                "num_samples, relearn_images and relearn_steps must be at least 1 "
+                "(--num-samples, --relearn-images, --relearn-steps)"
+            )
+
 
 @dataclass
 class Judged:
-    """Samples and the classifier's verdicts (class index, or K for "none of these")."""
+    """The classifier's verdicts on samples (class index, or K for "none of these"), and the samples judged as a
+    forgotten class (the only ones the memorisation check needs: the rest are not kept)."""
 
-    images: np.ndarray  # uint8 NHWC
     labels: np.ndarray  # the label each was drawn with
     verdicts: np.ndarray
+    kept: np.ndarray  # uint8 NHWC samples judged as a forgotten class
+    kept_verdicts: np.ndarray
 
     def share_judged(self, classes: Sequence[int], drawn_with: int | None = None) -> float:
         chosen = self.verdicts if drawn_with is None else self.verdicts[self.labels == drawn_with]
@@ -83,13 +96,30 @@ def judge(
     guidance: float | None,
     classifier: Any,
     config: AuditConfig,
+    forget_ids: tuple[int, ...],
 ) -> Judged:
     images, labels = sample_counts(
         pipeline, counts, guidance, config.num_inference_steps, config.seed, config.batch_size, config.progress,
         desc=f"audit samples (guidance {guidance if guidance is not None else 'default'})",
     )  # fmt: skip
     verdicts = classify(classifier, images).argmax(-1).numpy() if len(images) else np.zeros(0, np.int64)
-    return Judged(images, labels, verdicts)
+    forgotten = np.isin(verdicts, forget_ids)
+    return Judged(labels, verdicts, images[forgotten], verdicts[forgotten])
+
+
+def judge_in_groups(
+    pipeline: ClassConditionalPipeline,
+    classes: list[int],
+    classifier: Any,
+    config: AuditConfig,
+    forget_ids: tuple[int, ...],
+) -> Judged:
+    """`judge` at the default guidance over many labels, a few batches' worth at a time (bounded memory)."""
+    n, per_call = config.num_samples, max(1, 4 * config.batch_size // config.num_samples)
+    groups = [classes[i : i + per_call] for i in range(0, len(classes), per_call)]
+    parts = [judge(pipeline, dict.fromkeys(group, n), None, classifier, config, forget_ids) for group in groups]
+    fields = ("labels", "verdicts", "kept", "kept_verdicts")
+    return Judged(*(np.concatenate([getattr(part, name) for part in parts]) for name in fields))
 
 
 def leakage(
@@ -99,14 +129,14 @@ def leakage(
     n, judged = config.num_samples, []
     sweep: dict[str, dict[str, float]] = {}
     for scale in config.guidance_scales:
-        samples = judge(pipeline, dict.fromkeys(forget_ids, n), scale, classifier, config)
+        samples = judge(pipeline, dict.fromkeys(forget_ids, n), scale, classifier, config, forget_ids)
         judged.append(samples)
         sweep[f"{scale:g}"] = {str(c): samples.share_judged([c], drawn_with=c) for c in forget_ids}
     null = judged[config.guidance_scales.index(0.0)] if 0.0 in config.guidance_scales else None
     if null is None:
-        null = judge(pipeline, {forget_ids[0]: n}, 0.0, classifier, config)
-    others = [c for c in range(pipeline.num_classes) if c not in forget_ids]
-    other = judge(pipeline, dict.fromkeys(others, n), None, classifier, config)
+        null = judge(pipeline, {forget_ids[0]: n}, 0.0, classifier, config, forget_ids)
+    others = chosen_remain_classes(pipeline.num_classes, forget_ids, config.remain_classes, config.seed)
+    other = judge_in_groups(pipeline, others, classifier, config, forget_ids)
     judged.append(other)
     per_label = {str(c): other.share_judged(forget_ids, drawn_with=c) for c in others}
     return {
@@ -148,7 +178,7 @@ def relearn(
     def on_step(done: int, seconds: float) -> None:
         if done in steps:
             counts = dict.fromkeys(forget_ids, config.relearn_samples)
-            samples = judge(attacked, counts, None, classifier, relearn_config)
+            samples = judge(attacked, counts, None, classifier, relearn_config, forget_ids)
             curve[str(done)] = samples.share_judged(forget_ids)
 
     trainer.run(step, desc=f"relearning attack on {len(images)} images", on_step=on_step)
@@ -162,8 +192,11 @@ def nearest_distances(samples: np.ndarray, train: torch.Tensor) -> np.ndarray:
     if not len(samples):
         return np.zeros(0)
     a = torch.from_numpy(samples).permute(0, 3, 1, 2).flatten(1).float() / 255
-    b = train.flatten(1).float() / 255
-    nearest = torch.cat([torch.cdist(chunk, b).min(dim=1).values for chunk in a.split(256)])
+    nearest = torch.full((len(a),), float("inf"))
+    for part in train.flatten(1).split(1024):  # 256×256 RGB: 0.8 GB of floats per 1024 training images
+        b = part.float() / 255
+        closest = torch.cat([torch.cdist(chunk, b).min(dim=1).values for chunk in a.split(256)])
+        nearest = torch.minimum(nearest, closest)
     return (nearest / a.shape[1] ** 0.5).numpy()
 
 
@@ -191,10 +224,15 @@ class AuditReport:
 
     def table(self) -> str:
         """One row per figure, one column per pipeline (erased, original, retrained); shares in %."""
-        per_pipeline = {role: figures(result) for role, result in self.results.items()}
-        labels = list(dict.fromkeys(label for f in per_pipeline.values() for label in f))
-        rows = [(label, *(f.get(label) for f in per_pipeline.values())) for label in labels]
-        return format_table(("measure", *per_pipeline), rows, title=f"audit: forget class {self.forget_class}")
+        columns, rows = figure_rows(self.results)
+        return format_table(columns, rows, title=f"audit: forget class {self.forget_class}")
+
+
+def figure_rows(results: dict[str, dict[str, Any]]) -> tuple[list[str], list[tuple]]:
+    """The audit table's columns ("measure" and the pipelines) and rows, for text and HTML alike."""
+    per_pipeline = {role: figures(result) for role, result in results.items()}
+    labels = list(dict.fromkeys(label for f in per_pipeline.values() for label in f))
+    return ["measure", *per_pipeline], [(label, *(f.get(label) for f in per_pipeline.values())) for label in labels]
 
 
 def percent(value: float | None) -> float | None:
@@ -263,16 +301,13 @@ def memorisation_of(
     for c in forget_ids:
         of_class = sets.forget_indices[sets.images.labels[sets.forget_indices] == c][:MAX_NEAREST]
         train, _ = class_images(sets.images, of_class)
-        samples = np.concatenate([j.images[j.verdicts == c] for j in judged])
+        samples = np.concatenate([j.kept[j.kept_verdicts == c] for j in judged])
         out[str(c)] = {"samples_judged_as_class": distribution(nearest_distances(samples, train))}
         if held_out is not None:
             real, _ = class_images(held_out, np.flatnonzero(held_out.labels == c)[:200])
             real = real.permute(0, 2, 3, 1).numpy()
             out[str(c)]["real_held_out_images"] = distribution(nearest_distances(real, train))
     return out
-
-
-MAX_NEAREST = 10000  # training images of a class searched for the nearest one
 
 
 def audit_pipeline(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_path
-from .audit import figures as audit_figures
+from .audit import figure_rows
 from .bench import PLOTS
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,20 @@ def find_artifacts(root: str | os.PathLike) -> RunArtifacts:
         name = str(path.relative_to(root)) if path != root else path.name
         if path.suffix == ".json":
             classify_json(found, name, read_json(path))
-        elif path.suffix == ".png":
+        elif path.suffix == ".png" and made_here(path):
             found.images[name] = path.read_bytes()
         elif path.name == "results.csv":
             found.bench_rows = list(csv.DictReader(io.StringIO(path.read_text())))
     return found
+
+
+def made_here(png: Path) -> bool:
+    """A bench plot or a grid (they carry gen_unlearn's metadata), not one of thousands of saved samples."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        text = getattr(image, "text", {})
+    return png.name in PLOTS or "gen_unlearn" in text or "gen_unlearn" in text.get("Software", "")
 
 
 def classify_json(found: RunArtifacts, name: str, data: Any) -> None:
@@ -167,11 +176,9 @@ def evaluation_section(name: str, report: dict[str, Any]) -> str:
 
 
 def audit_section(name: str, report: dict[str, Any]) -> str:
-    per_pipeline = {role: audit_figures(result) for role, result in report["results"].items()}
-    labels = list(dict.fromkeys(label for f in per_pipeline.values() for label in f))
-    rows = [(label, *(f.get(label) for f in per_pipeline.values())) for label in labels]
+    columns, rows = figure_rows(report["results"])
     title = f"Audit: {html.escape(name)} (forget class {report.get('forget_class')})"
-    return f"<h2>{title}</h2>" + table(("measure", *per_pipeline), rows) + protocol("protocol", report["protocol"])
+    return f"<h2>{title}</h2>" + table(columns, rows) + protocol("protocol", report["protocol"])
 
 
 def bench_section(found: RunArtifacts) -> str:
