@@ -130,9 +130,9 @@ def add_erase_commands(commands: argparse._SubParsersAction, helps: dict[str, st
     erase.add_argument("--data-free", action="store_true", help="train on the pipeline's own samples (cached)")
     erase.add_argument(
         "--dataset",
-        default="mnist",
         help="with --data-root: mnist, fashion-mnist, cifar10, or imagefolder (one sub-folder of images per class, "
-        "named by class index or name, or ImageNet's sorted wnids); images are fitted to the pipeline's size",
+        "named by class index or name, or ImageNet's sorted wnids); images are fitted to the pipeline's size. "
+        "Default: the dataset whose class names the pipeline carries, else mnist",
     )
     erase.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 for arrays, 8 for folders)")
     add_data_free_options(erase)

@@ -15,7 +15,7 @@ from .cli_common import (
     training_data,
 )
 from .data import DATA_ROOT_ENV
-from .evaluation.classifiers import DEFAULT_CLASSIFIER
+from .evaluation.classifiers import DEFAULT_CLASSIFIER_HELP
 from .evaluation.features import DEFAULT_RESIZE, INCEPTION_ENV, RESIZE_METHODS, InceptionNetwork
 from .evaluation.fid import BACKENDS, check_backends
 from .evaluation.report import DEFAULT_NUM_SAMPLES, FID_FEATURES
@@ -40,7 +40,7 @@ def add_evaluation_options(
         "--classifier",
         default=None,
         help="judges the samples: shipped name, SmallCNN directory, TorchScript file or "
-        f"torchvision:MODEL[:WEIGHTS] (default {DEFAULT_CLASSIFIER})",
+        f"torchvision:MODEL[:WEIGHTS] (default: {DEFAULT_CLASSIFIER_HELP})",
     )
     parser.add_argument(
         "--class-map",
@@ -48,7 +48,9 @@ def add_evaluation_options(
         help="for a classifier with other classes: {pipeline class: classifier index or list}; unmapped = none",
     )
     parser.add_argument(
-        "--dataset", default="mnist", help="real images for FID: mnist, fashion-mnist, cifar10 or imagefolder"
+        "--dataset",
+        help="real images for FID: mnist, fashion-mnist, cifar10 or imagefolder (default: the one whose class names "
+        "the pipeline carries, else mnist)",
     )
     parser.add_argument("--data-root", help=f"where the dataset is (default ${DATA_ROOT_ENV})")
     parser.add_argument("--reference-split", default="test", choices=["test", "train"], help="(default test)")
@@ -257,9 +259,11 @@ def add_audit_command(commands: argparse._SubParsersAction, helps: dict[str, str
         "--relearn-steps", type=lambda t: numbers(t, int), default=(10, 50, 100, 250), help="default 10,50,100,250"
     )
     audit.add_argument("--remain-classes", type=int, help="other-label leakage on K labels, seeded (default: all)")
-    audit.add_argument("--classifier", help=f"judges the samples (default {DEFAULT_CLASSIFIER})")
+    audit.add_argument("--classifier", help=f"judges the samples (default: {DEFAULT_CLASSIFIER_HELP})")
     audit.add_argument("--class-map", metavar="JSON", help="for a classifier with other classes")
-    audit.add_argument("--dataset", default="mnist", help="real images for the attack: mnist, fashion-mnist, ...")
+    audit.add_argument(
+        "--dataset", help="real images for the attack: mnist, fashion-mnist, ... (default: the pipeline's)"
+    )
     audit.add_argument("--data-root", help=f"where the dataset is (default ${DATA_ROOT_ENV})")
     add_sampler_options(audit, steps_flag="--sampler-steps")
     audit.add_argument("--output", required=True, help="the JSON report")

@@ -32,6 +32,24 @@ _TORCHVISION_DATASETS = {
     "cifar10": (datasets.CIFAR10, "cifar-10-batches-py"),
 }
 MNIST_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+FASHION_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+]  # fmt: skip
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+DATASET_CLASS_NAMES = {"mnist": MNIST_NAMES, "fashion-mnist": FASHION_NAMES, "cifar10": CIFAR10_NAMES}
+DEFAULT_DATASET = "mnist"
+
+
+def dataset_of(pipeline: Any, dataset: str | None = None) -> str:
+    """`dataset` when given; else the dataset whose class names the pipeline carries (its `id2label`), so a
+    Fashion-MNIST pipeline is compared with Fashion-MNIST; else "mnist" (a pipeline with unnamed classes)."""
+    if dataset:
+        return dataset
+    names = [name.lower() for name in pipeline.class_names]
+    for key, known in DATASET_CLASS_NAMES.items():
+        if names == [name.lower() for name in known]:
+            return key
+    return DEFAULT_DATASET
 
 
 class DatasetNotFoundError(FileNotFoundError):

@@ -16,7 +16,7 @@ import torch
 
 from pipelines import ClassConditionalPipeline
 
-from .data import ForgetRemainSets, class_ids, forget_classes, real_forget_remain
+from .data import ForgetRemainSets, class_ids, dataset_of, forget_classes, real_forget_remain
 from .denoiser import DenoisingObjective
 from .io import atomic_directory, fingerprint_pipeline, library_versions, write_json
 from .loop import Trainer, TrainingConfig
@@ -63,7 +63,7 @@ def forget_remain_sets(
     pipeline: ClassConditionalPipeline,
     class_id: int | tuple[int, ...],
     data: ForgetRemainSets | str,
-    dataset: str,
+    dataset: str | None,
     data_root: str | os.PathLike | None,
     data_free: DataFreeConfig,
     seed: int,
@@ -76,6 +76,7 @@ def forget_remain_sets(
     elif data == "data-free":
         sets = data_free_forget_remain(pipeline, class_id, data_free, seed, fingerprint, progress)
     elif data == "real":
+        dataset = dataset_of(pipeline, dataset)
         sets = real_forget_remain(
             dataset, class_id, data_root, pipeline.image_shape, pipeline.labels, pipeline.num_classes
         )
@@ -110,7 +111,7 @@ def erase(
     steps: int | None = None,
     data: ForgetRemainSets | str = "data-free",
     data_root: str | os.PathLike | None = None,
-    dataset: str = "mnist",
+    dataset: str | None = None,
     seed: int = 0,
     training: TrainingConfig | None = None,
     output_dir: str | os.PathLike | None = None,

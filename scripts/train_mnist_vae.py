@@ -1,6 +1,7 @@
-"""Train the small `AutoencoderKL` whose 4×7×7 latents the MNIST DiT denoises.
+"""Train the small `AutoencoderKL` whose 4×7×7 latents the MNIST (or Fashion-MNIST) DiT denoises.
 
     python scripts/train_mnist_vae.py --output runs/mnist-vae
+    python scripts/train_mnist_vae.py --dataset fashion-mnist --output runs/fashion-vae
 
 Loss: mean squared reconstruction error + `--kl-weight` × KL to N(0, I). After training, the config's
 `scaling_factor` is set to 1 / std of the training latents (as Stable Diffusion's VAE does), so the
@@ -39,6 +40,7 @@ def build_vae() -> AutoencoderKL:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--data-root")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -51,8 +53,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    train = load_dataset("mnist", args.data_root, train=True)
-    test = load_dataset("mnist", args.data_root, train=False)
+    train = load_dataset(args.dataset, args.data_root, train=True)
+    test = load_dataset(args.dataset, args.data_root, train=False)
     images = train.as_model_input()
     vae = build_vae().train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr)

@@ -1,7 +1,12 @@
-"""Train the shipped MNIST reference pipelines (pixel DDPM or latent DiT) from scratch.
+"""Train the shipped reference pipelines (pixel DDPM or latent DiT) from scratch, on MNIST or Fashion-MNIST.
 
     python scripts/train_reference_diffusion.py ddpm --output runs/mnist-ddpm --max-minutes 90
     python scripts/train_reference_diffusion.py dit --vae runs/mnist-vae --output runs/mnist-dit
+    python scripts/train_reference_diffusion.py ddpm --dataset fashion-mnist --output runs/fashion-ddpm
+
+`--exclude-class C` (or "3,7") trains the same recipe on the training set without those classes: the
+retrained reference, the gold standard an unlearning method is compared with. The pipeline keeps every
+class's label (same layout as the original); the excluded labels' embeddings are simply never trained.
 
 Epsilon prediction, cosine noise schedule, classifier-free guidance training (label dropout 0.1),
 AdamW with warm-up and cosine decay, an EMA of the weights (what gets saved), bf16 autocast on CPU.
@@ -22,7 +27,7 @@ from diffusers import AutoencoderKL, DiTTransformer2DModel, DPMSolverMultistepSc
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
-from gen_unlearn.data import MNIST_NAMES, load_dataset
+from gen_unlearn.data import forget_classes, load_dataset
 from gen_unlearn.denoiser import DenoisingObjective
 from gen_unlearn.io import library_versions, load_torch, save_torch, write_json
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
@@ -50,7 +55,7 @@ def noise_scheduler(pixel_space: bool) -> DPMSolverMultistepScheduler:
     )
 
 
-def build_ddpm() -> ClassConditionalDDPMPipeline:
+def build_ddpm(names: list[str]) -> ClassConditionalDDPMPipeline:
     unet = UNet2DModel(
         sample_size=28,
         in_channels=1,
@@ -66,13 +71,13 @@ def build_ddpm() -> ClassConditionalDDPMPipeline:
     return ClassConditionalDDPMPipeline(
         unet,
         noise_scheduler(pixel_space=True),
-        id2label=dict(enumerate(MNIST_NAMES)),
+        id2label=dict(enumerate(names)),
         default_guidance_scale=2.0,
         default_num_inference_steps=25,
     )
 
 
-def build_dit(vae: AutoencoderKL) -> ClassConditionalDiTPipeline:
+def build_dit(vae: AutoencoderKL, names: list[str]) -> ClassConditionalDiTPipeline:
     latent_size = 28 // 2 ** (len(vae.config.block_out_channels) - 1)
     transformer = DiTTransformer2DModel(
         num_attention_heads=4,
@@ -89,7 +94,7 @@ def build_dit(vae: AutoencoderKL) -> ClassConditionalDiTPipeline:
         transformer,
         vae,
         noise_scheduler(pixel_space=False),
-        id2label=dict(enumerate(MNIST_NAMES)),
+        id2label=dict(enumerate(names)),
         default_guidance_scale=2.0,
         default_num_inference_steps=25,
     )
@@ -100,6 +105,8 @@ def main() -> None:
     parser.add_argument("arch", choices=["ddpm", "dit"])
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--vae", type=Path, help="trained AutoencoderKL directory (dit only)")
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    parser.add_argument("--exclude-class", help="class id(s) left out of training, e.g. 3 or 3,7 (retrained reference)")
     parser.add_argument("--data-root")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; --max-minutes usually ends training")
     parser.add_argument("--max-minutes", type=float, default=90.0)
@@ -117,16 +124,21 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    train = load_dataset("mnist", args.data_root, train=True)
+    train = load_dataset(args.dataset, args.data_root, train=True)
+    excluded = forget_classes([int(c) for c in args.exclude_class.split(",")]) if args.exclude_class else ()
+    if excluded:
+        train = train.subset(torch.nonzero(~torch.isin(train.labels, torch.tensor(excluded))).flatten())
+        print(f"training without class(es) {list(excluded)}: {len(train)} images")
     images, labels = train.as_model_input(), train.labels
+    names = list(train.class_names)
     if args.arch == "ddpm":
-        pipe = build_ddpm()
+        pipe = build_ddpm(names)
         latent_mean, latent_std = images, None
     else:
         if args.vae is None:
             parser.error("dit needs --vae, the AutoencoderKL trained by scripts/train_mnist_vae.py")
         vae = AutoencoderKL.from_pretrained(args.vae).eval()
-        pipe = build_dit(vae)
+        pipe = build_dit(vae, names)
         with torch.no_grad():
             means, stds = [], []
             for chunk in images.split(1000):
@@ -208,6 +220,9 @@ def main() -> None:
         args.output / "train.json",
         {
             "arch": args.arch,
+            "dataset": args.dataset,
+            "excluded_classes": list(excluded),
+            "training_images": len(labels),
             "steps": step,
             "wall_time_s": round(elapsed, 1),
             "args": vars(args),

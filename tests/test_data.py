@@ -97,3 +97,22 @@ def test_labeled_images_helpers(data_root) -> None:
 def test_archives_are_extracted_into_the_cache(data_root) -> None:
     load_dataset("mnist", data_root, train=False)
     assert list(cache_dir().rglob("t10k-images-idx3-ubyte")), "the archives are extracted into the cache"
+
+
+def test_a_pipeline_names_its_dataset_and_default_classifier(data_root) -> None:
+    """A Fashion-MNIST pipeline is compared with Fashion-MNIST and judged by the Fashion-MNIST classifier."""
+    from conftest import tiny_ddpm
+
+    from gen_unlearn.data import FASHION_NAMES, MNIST_NAMES, dataset_of
+    from gen_unlearn.evaluation.classifiers import resolve_classifier
+
+    fashion = tiny_ddpm(10, dict(enumerate(FASHION_NAMES)))
+    assert dataset_of(fashion) == "fashion-mnist"
+    assert dataset_of(tiny_ddpm(10, dict(enumerate(MNIST_NAMES)))) == "mnist"
+    assert dataset_of(tiny_ddpm(10)) == "mnist"  # unnamed classes: the old default
+    assert dataset_of(fashion, "imagefolder") == "imagefolder"  # what the user names wins
+    assert load_dataset("fashion-mnist", data_root, train=False).class_names == FASHION_NAMES
+
+    fashion.unet.config.sample_size = 28  # the classifier is checked on the pipeline's image shape
+    model, name = resolve_classifier(None, torch.device("cpu"), fashion)
+    assert name == "fashion-classifier" and model.config.id2label["6"] == "Shirt"

@@ -33,7 +33,7 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..batches import mixed_seed
-from ..data import DatasetNotFoundError, ForgetRemainSets, class_ids, load_dataset, real_forget_remain
+from ..data import DatasetNotFoundError, ForgetRemainSets, class_ids, dataset_of, load_dataset, real_forget_remain
 from ..denoiser import DenoisingObjective
 from ..erasure import training_copy
 from ..images import ImageArray, LabeledImageDataset
@@ -340,7 +340,7 @@ def audit(
     *,
     classifier: str | os.PathLike | torch.nn.Module | None = None,
     class_map: str | os.PathLike | dict | None = None,
-    dataset: str = "mnist",
+    dataset: str | None = None,
     data_root: str | os.PathLike | None = None,
     config: AuditConfig | None = None,
     names: dict[str, str] | None = None,
@@ -353,6 +353,7 @@ def audit(
     config = config or AuditConfig()
     forget_ids = class_ids(erased, forget_class)
     model, classifier_name = resolve_classifier(classifier, erased._execution_device, erased, class_map)
+    dataset = dataset_of(erased, dataset)
     sets, held_out, missing = real_references(erased, forget_ids, dataset, data_root)
     pipelines = {"erased": erased, "original": original, "retrained": retrained}
     results = {}

@@ -149,7 +149,7 @@ def bench(
     retrained: ClassConditionalPipeline | None = None,
     data: str | ForgetRemainSets = "data-free",
     data_root: str | os.PathLike | None = None,
-    dataset: str = "mnist",
+    dataset: str | None = None,
     seed: int = 0,
     training: TrainingConfig | None = None,
     method_settings: dict[str, dict[str, Any]] | None = None,

@@ -25,10 +25,12 @@ from torch import nn
 from pipelines import ClassConditionalPipeline
 
 from ..classifier import ScriptedClassifier, rejects
+from ..data import dataset_of
 from ..hub import load_classifier
 from ..io import load_torch, sha256_file
 
-DEFAULT_CLASSIFIER = "mnist-classifier"
+DEFAULT_CLASSIFIERS = {"mnist": "mnist-classifier", "fashion-mnist": "fashion-classifier"}
+DEFAULT_CLASSIFIER_HELP = "the shipped classifier of the pipeline's dataset: mnist-classifier or fashion-classifier"
 TORCHVISION_PREFIX = "torchvision:"
 
 
@@ -190,7 +192,7 @@ def resolve_classifier(
     if isinstance(classifier, nn.Module):
         model, name = classifier.to(device).eval(), type(classifier).__name__
     else:
-        name = str(classifier or DEFAULT_CLASSIFIER)
+        name = str(classifier or DEFAULT_CLASSIFIERS.get(dataset_of(pipeline), DEFAULT_CLASSIFIERS["mnist"]))
         model = _load(name, device, pipeline)
     outputs, k = count_outputs(model, pipeline, device), pipeline.num_classes
     if class_map is not None:
@@ -219,7 +221,8 @@ def classifier_record(model: nn.Module, name: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "DEFAULT_CLASSIFIER",
+    "DEFAULT_CLASSIFIERS",
+    "DEFAULT_CLASSIFIER_HELP",
     "ClassMapped",
     "TorchvisionClassifier",
     "classifier_record",

@@ -20,7 +20,7 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..classifier import rejects
-from ..data import LabeledImages, class_ids, load_dataset
+from ..data import LabeledImages, class_ids, dataset_of, load_dataset
 from ..images import ImageFolder
 from ..io import fingerprint_pipeline, library_versions, sha256_file, tensor_sha256, write_json
 from ..sampling import sample_images, save_samples
@@ -367,7 +367,7 @@ def evaluate(
     *,
     classifier: str | os.PathLike | torch.nn.Module | None = None,
     class_map: str | os.PathLike | dict | None = None,
-    dataset: str = "mnist",
+    dataset: str | None = None,
     data_root: str | os.PathLike | None = None,
     reference: LabeledImages | None = None,
     reference_stats: str | os.PathLike | None = None,
@@ -430,6 +430,7 @@ def evaluate(
     if domain_fid:
         backends.append(DomainBackend(ClassifierFeatures(model, classifier_name)))
     if domain_fid or (wanted and reference_stats is None):
+        dataset = dataset_of(pipeline, dataset)
         ref = reference_images(
             pipeline, remain_ids, dataset, data_root, reference, reference_split, reference_per_class
         )
