@@ -22,7 +22,7 @@ from gen_unlearn.classifier import SmallCNN, rejects
 from gen_unlearn.data import LabeledImages, load_dataset
 from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation.accuracy import classify
-from gen_unlearn.evaluation.bench import PLOTS, bench
+from gen_unlearn.evaluation.bench import PLOTS, bench, steps_to_target
 from gen_unlearn.evaluation.classifiers import ClassMapped, read_class_map, resolve_classifier
 from gen_unlearn.evaluation.features import (
     ClassifierFeatures,
@@ -373,6 +373,15 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     saved = json.loads((out / "results.json").read_text())
     assert saved["steps"] == [0, 1, 3] and saved["protocol"]["evaluation"]["num_samples_per_class"] == 4
     assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in PLOTS)
+
+    # The retrained reference here is the original itself: same protocol, same samples, so the ratio is 1.
+    assert result.ratio_to_retrained(result.original) == pytest.approx(1.0)
+    assert "fid_ratio_to_retrained" in lines[0]
+    assert result.steps_to_target(fa_target=1.0, fid_ratio_target=math.inf) == {"ga": 1, "rl": 1}
+    assert result.steps_to_target(fa_target=-1.0) == {"ga": None, "rl": None}
+    rows = [{**row, "fid_ratio_to_retrained": 1.0, "forgetting_accuracy": 0.5 if row["steps"] == 1 else 0.0}
+            for row in result.table_rows()]  # fmt: skip
+    assert steps_to_target(rows) == {"ga": 3, "rl": 3}, "step 0 (the original) never counts"
 
 
 def test_a_1000_class_dit_is_evaluated_on_a_seeded_subset_of_remaining_classes() -> None:

@@ -15,6 +15,7 @@ import copy
 import csv
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -85,7 +86,27 @@ class BenchResult:
 
     def table_rows(self) -> list[dict[str, Any]]:
         references = [self.original] + ([self.retrained] if self.retrained else [])
-        return [row.flat(self.fid_backends) for row in [*self.rows, *references]]
+        rows = []
+        for row in [*self.rows, *references]:
+            flat = row.flat(self.fid_backends)
+            if self.retrained is not None:
+                flat["fid_ratio_to_retrained"] = self.ratio_to_retrained(row)
+            rows.append(flat)
+        return rows
+
+    def ratio_to_retrained(self, row: BenchRow) -> float:
+        """The row's remaining-class FID over the retrained model's, on the same protocol (the gold standard is 1).
+
+        Without an Inception FID the classifier-feature FD stands in, as in the plots; NaN without a retrained model.
+        """
+        if self.retrained is None:
+            return math.nan
+        values = PlotValues(self)
+        base = values.fid(self.retrained)
+        return values.fid(row) / base if base > 0 else math.nan
+
+    def steps_to_target(self, fa_target: float = 0.01, fid_ratio_target: float = 1.05) -> dict[str, int | None]:
+        return steps_to_target(self.table_rows(), fa_target, fid_ratio_target)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +124,23 @@ class BenchResult:
         rows = self.table_rows()
         columns = [c for c in rows[0] if c not in ("mean_entropy", "mean_forget_probability")]
         return format_table(columns, [[row.get(c) for c in columns] for row in rows])
+
+
+def steps_to_target(
+    rows: Sequence[dict[str, Any]], fa_target: float = 0.01, fid_ratio_target: float = 1.05
+) -> dict[str, int | None]:
+    """Per method, the first listed step (> 0) where FA ≤ `fa_target` and the FID ratio to the retrained model
+    ≤ `fid_ratio_target`; None where no listed step gets there. `rows` as in results.csv (`table_rows`)."""
+    first: dict[str, int | None] = {}
+    for row in rows:
+        method, steps = row["method"], row["steps"]
+        if method in ("original", "retrained") or steps in ("", None):
+            continue
+        first.setdefault(method, None)
+        ratio = float(row.get("fid_ratio_to_retrained", math.nan))
+        if int(steps) > 0 and float(row["forgetting_accuracy"]) <= fa_target and ratio <= fid_ratio_target:
+            first[method] = int(steps) if first[method] is None else min(first[method], int(steps))
+    return first
 
 
 def parse_steps(steps: Sequence[int] | str) -> list[int]:
@@ -403,4 +441,4 @@ def tradeoff_figure(result: BenchResult, values: PlotValues) -> Any:
     return fig
 
 
-__all__ = ["PLOTS", "BenchResult", "BenchRow", "bench", "parse_steps", "plot_bench", "write_bench"]
+__all__ = ["PLOTS", "BenchResult", "BenchRow", "bench", "parse_steps", "plot_bench", "steps_to_target", "write_bench"]
