@@ -1,4 +1,4 @@
-"""Erase classes from the shipped MNIST pipelines with every method and measure what is left.
+"""Erase classes from the shipped pipelines (MNIST and Fashion-MNIST) with every method and measure what is left.
 
     python scripts/benchmark_erase.py                                   # sfron on both pipelines, all ten classes
     python scripts/benchmark_erase.py --methods sfron,salun,sa,ga,rl,ft --classes 3 --pipelines mnist-ddpm
@@ -9,7 +9,7 @@
 
 For each (pipeline, method, class): erase with the method's defaults (or --steps), then sample
 --forget-samples images of the forgotten class and --remain-samples of every other class with the
-pipeline's default sampler, and classify them with the shipped classifier.
+pipeline's default sampler, and classify them with the shipped classifier of the pipeline's dataset.
 FA = share of forgotten-class samples still classified as that class (lower is better);
 RA = mean share of remaining-class samples classified as their class (higher is better).
 "drawn as" = the class the classifier most often gives the forgotten class's samples: ascent-based
@@ -29,9 +29,11 @@ import numpy as np
 import torch
 
 from gen_unlearn.cli_common import add_data_free_options, data_free_config, parse_setting
+from gen_unlearn.data import dataset_of
 from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation import make_grid, sample_images, save_png
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
+from gen_unlearn.evaluation.classifiers import DEFAULT_CLASSIFIERS
 from gen_unlearn.hub import load_classifier, load_pipeline
 from gen_unlearn.io import atomic_path, library_versions, write_json
 from gen_unlearn.loop import TrainingConfig
@@ -65,7 +67,9 @@ def main() -> None:
     parser.add_argument(
         "--data-root", help="MNIST in torchvision's layout (default: $GEN_UNLEARN_DATA_ROOT, else the cache)"
     )
-    parser.add_argument("--dataset", default="mnist", help="with --data real: mnist or imagefolder (--data-root)")
+    parser.add_argument(
+        "--dataset", help="with --data real: mnist, fashion-mnist or imagefolder (default: the pipeline's)"
+    )
     add_data_free_options(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--forget-samples", type=int, default=100)
@@ -79,12 +83,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     overrides = dict(parse_setting(text) for text in args.set)
 
-    classifier = load_classifier("mnist-classifier")
     (args.output / "grids").mkdir(parents=True, exist_ok=True)
     rows = []
     for pipeline_name in args.pipelines.split(","):
         pipeline = load_pipeline(pipeline_name)
         pipeline.set_progress_bar_config(disable=True)
+        classifier = load_classifier(DEFAULT_CLASSIFIERS[dataset_of(pipeline)])  # mnist- or fashion-classifier
         # The original model's per-class accuracy, sampled once with the same seeds as the erased models.
         images, labels = sample_images(pipeline, range(pipeline.num_classes), args.remain_samples, seed=args.seed)
         original = class_accuracy(classify(classifier, images), labels).per_class
