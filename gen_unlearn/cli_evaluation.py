@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from .cli_common import (
@@ -215,13 +216,15 @@ def cmd_audit(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
     )
     roles = {"erased": args.pipeline, "original": args.original, "retrained": args.retrained}
+    partial = f"{args.output}.partial"  # each pipeline's figures as soon as they are measured: a rerun resumes
     loaded = {role: load_pipeline(src, scheduler=args.scheduler).to(device) for role, src in roles.items() if src}
     report = audit(
         loaded["erased"], args.forget_class, loaded.get("original"), loaded.get("retrained"),
         classifier=args.classifier, class_map=args.class_map, dataset=args.dataset, data_root=args.data_root,
-        config=config, names={role: str(src) for role, src in roles.items() if src},
+        config=config, names={role: str(src) for role, src in roles.items() if src}, resume_dir=partial,
     )  # fmt: skip
     report.save(args.output)
+    shutil.rmtree(partial, ignore_errors=True)
     print(report.table())
     print(f"wrote {args.output}")
 

@@ -76,3 +76,29 @@ def test_other_label_leakage_on_a_seeded_choice_of_labels_and_bad_settings() -> 
     assert len(chosen) == 3 and "3" not in chosen
     with pytest.raises(ValueError, match="must be at least 1"):
         AuditConfig(num_samples=0)
+
+
+def test_an_interrupted_audit_resumes_from_the_pipelines_already_measured(tmp_path, monkeypatch) -> None:
+    import gen_unlearn.evaluation.audit as audit_module
+
+    erased, original = tiny_ddpm(num_classes=10), tiny_ddpm(num_classes=10)
+    with torch.no_grad():
+        next(erased.unet.parameters()).mul_(0.5)
+    torch.manual_seed(0)
+    classifier = SmallCNN(num_classes=10, in_channels=1, image_size=8, reject=True)
+    measured = []
+    real = audit_module.audit_pipeline
+    monkeypatch.setattr(audit_module, "audit_pipeline", lambda pipe, *a: measured.append(pipe) or real(pipe, *a))
+    common = {"classifier": classifier, "data_root": tmp_path / "nothing", "resume_dir": tmp_path / "partial"}
+    first = audit(erased, 3, original, config=TINY, **common)
+    assert measured == [erased, original] and {p.name for p in (tmp_path / "partial").iterdir()} == {
+        "erased.json", "original.json"}  # fmt: skip
+
+    (tmp_path / "partial" / "original.json").unlink()  # as if stopped while auditing the original
+    again = audit(erased, 3, original, config=TINY, **common)
+    assert measured[2:] == [original], "only the pipeline not yet measured is audited again"
+    assert again.results["erased"] == first.results["erased"]
+
+    changed = AuditConfig(**{**TINY.__dict__, "num_samples": 3})
+    audit(erased, 3, original, config=changed, **common)
+    assert measured[3:] == [erased, original], "other settings: nothing is read back"

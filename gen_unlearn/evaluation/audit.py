@@ -20,11 +20,13 @@ Every figure is measured on the erased pipeline and, beside it, the original (an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,7 @@ from ..data import DatasetNotFoundError, ForgetRemainSets, class_ids, dataset_of
 from ..denoiser import DenoisingObjective
 from ..erasure import training_copy
 from ..images import ImageArray, LabeledImageDataset
-from ..io import library_versions, write_json
+from ..io import fingerprint_pipeline, library_versions, write_json
 from ..loop import Trainer, TrainingConfig
 from ..sampling import sample_counts
 from ..tables import format_table
@@ -332,6 +334,24 @@ def audit_pipeline(
     return result
 
 
+def resumed(folder: str | os.PathLike | None, role: str, key: dict[str, Any], measure: Any) -> dict[str, Any]:
+    """`measure()` for one pipeline, kept in `folder/role.json` with the key it was measured under; read back
+    when the key is the same (the same weights, classes, settings, classifier and real images)."""
+    path = Path(folder) / f"{role}.json" if folder is not None else None
+    key = json.loads(json.dumps(key))  # as it reads back from JSON (tuples are lists)
+    if path is not None and path.is_file():
+        kept = json.loads(path.read_text())
+        if kept.get("key") == key:
+            logger.info("the %s pipeline was audited before: read back from %s", role, path)
+            return kept["result"]
+    logger.info("auditing the %s pipeline", role)
+    result = json.loads(json.dumps(measure()))  # the same whether measured now or read back
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"key": key, "result": result})
+    return result
+
+
 def audit(
     erased: ClassConditionalPipeline,
     forget_class: int | str | Sequence[int | str],
@@ -344,11 +364,14 @@ def audit(
     data_root: str | os.PathLike | None = None,
     config: AuditConfig | None = None,
     names: dict[str, str] | None = None,
+    resume_dir: str | os.PathLike | None = None,
 ) -> AuditReport:
     """Audit `erased` for the forgotten class(es); the same figures for `original` and `retrained` beside it.
 
     Relearning and memorisation need real images of the class (`dataset` under `data_root`); without them
-    those figures say "not measured" and the rest is still measured.
+    those figures say "not measured" and the rest is still measured. With `resume_dir`, each pipeline's
+    figures are kept there as soon as they are measured, and a rerun with the same pipelines, classes,
+    classifier and settings reads them back instead of measuring them again (an interrupted audit resumes).
     """
     config = config or AuditConfig()
     forget_ids = class_ids(erased, forget_class)
@@ -356,15 +379,20 @@ def audit(
     dataset = dataset_of(erased, dataset)
     sets, held_out, missing = real_references(erased, forget_ids, dataset, data_root)
     pipelines = {"erased": erased, "original": original, "retrained": retrained}
-    results = {}
+    results, record = {}, classifier_record(model, classifier_name)
+    settings = {k: v for k, v in asdict(config).items() if k != "progress"}
     for role, pipe in pipelines.items():
-        if pipe is not None:
-            logger.info("auditing the %s pipeline", role)
-            results[role] = audit_pipeline(pipe, forget_ids, model, config, sets, held_out)
+        if pipe is None:
+            continue
+        key = {"pipeline": fingerprint_pipeline(pipe), "forget": list(forget_ids), "config": settings,
+               "classifier": record["sha256"], "real_images": missing or sets.source}  # fmt: skip
+        results[role] = resumed(
+            resume_dir, role, key, lambda pipe=pipe: audit_pipeline(pipe, forget_ids, model, config, sets, held_out)
+        )
     protocol = {
         "config": asdict(config),
         "pipelines": {role: (names or {}).get(role, role) for role in results},
-        "classifier": classifier_record(model, classifier_name),
+        "classifier": record,
         "relearning_and_memorisation": missing or f"real images: {sets.source}",
         "null_label": "guidance 0: classifier-free guidance gives ε(x, null) exactly",
         "relearned_when": f"FA > {RELEARNED:.0%} at a listed step",
