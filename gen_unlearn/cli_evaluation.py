@@ -191,6 +191,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
         **kwargs,
     )
     print(result.table())
+    if retrained is not None:
+        reached = [f"{m} {s if s is not None else f'not by {max(steps)}'}" for m, s in result.steps_to_target().items()]
+        print(f"steps to FA ≤ 1% at a FID ratio to the retrained model ≤ 1.05: {', '.join(reached)}")
     print(f"wrote results.csv, results.json and {', '.join(PLOTS)} to {args.output}")
 
 

@@ -96,14 +96,15 @@ def run_job(args: argparse.Namespace, pipeline_name: str, forget_class: str, ret
 
 
 def method_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """--set METHOD.NAME=VALUE -> {method: {name: value}}."""
-    settings: dict[str, dict[str, Any]] = {}
+    """--set METHOD.NAME=VALUE (one method) or NAME=VALUE (every method), as `gen-unlearn bench --set`."""
+    settings: dict[str, dict[str, Any]] = {m: {} for m in args.methods}
     for text in args.set:
         key, value = parse_setting(text)
-        method, _, name = key.partition(".")
-        if not name:
-            raise SystemExit(f"--set {text}: name the method, e.g. --set salun.lr=1e-4")
-        settings.setdefault(method, {})[name] = value
+        method, _, name = key.rpartition(".")
+        for target in [method] if method else args.methods:
+            if target not in settings:
+                raise SystemExit(f"--set {text}: {target} is not one of --methods ({', '.join(args.methods)})")
+            settings[target][name] = value
     return settings
 
 

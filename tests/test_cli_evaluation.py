@@ -102,6 +102,7 @@ def test_bench_erases_evaluates_and_writes_its_files(capsys, data_root, tmp_path
     assert main(bench_argv(data_root, retrained, out)) == 0
     printed = capsys.readouterr().out
     assert "fid_torch-fidelity" in printed and "retrained" in printed
+    assert "steps to FA ≤ 1% at a FID ratio to the retrained model ≤ 1.05: ga " in printed
     rows = (out / "results.csv").read_text().splitlines()
     assert [r.split(",")[:2] for r in rows[1:]] == [["ga", "0"], ["ga", "1"], ["original", "0"], ["retrained", ""]]
     results = json.loads((out / "results.json").read_text())
