@@ -18,7 +18,9 @@ from .classifier import SmallCNN
 from .io import atomic_directory
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit")
+# The same recipes trained without one class: the gold standard an erased pipeline is compared with.
+RETRAINED_REFERENCES = {"mnist-ddpm-without-3": ("mnist-ddpm", 3)}
+SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit", "fashion-ddpm", *RETRAINED_REFERENCES)
 SHIPPED_CLASSIFIERS = ("mnist-classifier", "fashion-classifier")
 
 PIPELINE_CLASSES: dict[str, type[ClassConditionalPipeline]] = {

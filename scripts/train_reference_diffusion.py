@@ -55,7 +55,7 @@ def noise_scheduler(pixel_space: bool) -> DPMSolverMultistepScheduler:
     )
 
 
-def build_ddpm(names: list[str]) -> ClassConditionalDDPMPipeline:
+def build_ddpm(names: list[str], guidance: float = 2.0) -> ClassConditionalDDPMPipeline:
     unet = UNet2DModel(
         sample_size=28,
         in_channels=1,
@@ -72,12 +72,12 @@ def build_ddpm(names: list[str]) -> ClassConditionalDDPMPipeline:
         unet,
         noise_scheduler(pixel_space=True),
         id2label=dict(enumerate(names)),
-        default_guidance_scale=2.0,
+        default_guidance_scale=guidance,
         default_num_inference_steps=25,
     )
 
 
-def build_dit(vae: AutoencoderKL, names: list[str]) -> ClassConditionalDiTPipeline:
+def build_dit(vae: AutoencoderKL, names: list[str], guidance: float = 2.0) -> ClassConditionalDiTPipeline:
     latent_size = 28 // 2 ** (len(vae.config.block_out_channels) - 1)
     transformer = DiTTransformer2DModel(
         num_attention_heads=4,
@@ -95,7 +95,7 @@ def build_dit(vae: AutoencoderKL, names: list[str]) -> ClassConditionalDiTPipeli
         vae,
         noise_scheduler(pixel_space=False),
         id2label=dict(enumerate(names)),
-        default_guidance_scale=2.0,
+        default_guidance_scale=guidance,
         default_num_inference_steps=25,
     )
 
@@ -107,6 +107,9 @@ def main() -> None:
     parser.add_argument("--vae", type=Path, help="trained AutoencoderKL directory (dit only)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--exclude-class", help="class id(s) left out of training, e.g. 3 or 3,7 (retrained reference)")
+    parser.add_argument(
+        "--guidance", type=float, default=2.0, help="the pipeline's default guidance scale (Fashion-MNIST: 3.0)"
+    )
     parser.add_argument("--data-root")
     parser.add_argument("--steps", type=int, default=100_000, help="upper bound; --max-minutes usually ends training")
     parser.add_argument("--max-minutes", type=float, default=90.0)
@@ -132,13 +135,13 @@ def main() -> None:
     images, labels = train.as_model_input(), train.labels
     names = list(train.class_names)
     if args.arch == "ddpm":
-        pipe = build_ddpm(names)
+        pipe = build_ddpm(names, args.guidance)
         latent_mean, latent_std = images, None
     else:
         if args.vae is None:
             parser.error("dit needs --vae, the AutoencoderKL trained by scripts/train_mnist_vae.py")
         vae = AutoencoderKL.from_pretrained(args.vae).eval()
-        pipe = build_dit(vae, names)
+        pipe = build_dit(vae, names, args.guidance)
         with torch.no_grad():
             means, stds = [], []
             for chunk in images.split(1000):
