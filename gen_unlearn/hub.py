@@ -19,7 +19,7 @@ from .io import atomic_directory
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 # The same recipes trained without one class: the gold standard an erased pipeline is compared with.
-RETRAINED_REFERENCES = {"mnist-ddpm-without-3": ("mnist-ddpm", 3)}
+RETRAINED_REFERENCES = {"mnist-ddpm-without-3": ("mnist-ddpm", 3), "fashion-ddpm-without-6": ("fashion-ddpm", 6)}
 SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit", "fashion-ddpm", *RETRAINED_REFERENCES)
 SHIPPED_CLASSIFIERS = ("mnist-classifier", "fashion-classifier")
 

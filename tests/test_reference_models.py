@@ -54,8 +54,9 @@ def test_retrained_references_are_the_original_recipe_without_the_class(name: st
     train = json.loads((PRETRAINED_DIR / name / "train.json").read_text())
     source_train = json.loads((PRETRAINED_DIR / original / "train.json").read_text())
     assert train["excluded_classes"] == [excluded] and train["steps"] == source_train["steps"]
-    for key in ("batch_size", "lr", "warmup", "decay_steps", "ema_decay", "label_dropout", "seed"):
-        assert train["args"][key] == source_train["args"][key], key
+    for key in ("batch_size", "lr", "warmup", "decay_steps", "ema_decay", "label_dropout", "seed", "guidance"):
+        assert train["args"].get(key) == source_train["args"].get(key), key
+    assert retrained.config.default_guidance_scale == source.config.default_guidance_scale, "the same sampler"
 
 
 @pytest.mark.parametrize(("name", "dataset", "target"), [("mnist-classifier", "mnist", 0.99),
