@@ -47,6 +47,7 @@ def test_shipped_pipelines_load_by_name() -> None:
 def test_retrained_references_are_the_original_recipe_without_the_class(name: str, original: str, excluded: int):
     retrained, source = load_pipeline(name), load_pipeline(original)
     assert type(retrained) is type(source) and retrained.class_names == source.class_names
+
     def network(pipe):
         return {k: v for k, v in pipe.denoiser.config.items() if k != "_name_or_path"}
 
