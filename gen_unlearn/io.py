@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 CACHE_ENV = "GEN_UNLEARN_CACHE"
 RECORDED_PACKAGES = ("gen-unlearn", "torch", "torchvision", "diffusers", "accelerate", "torch-fidelity", "clean-fid")
@@ -164,3 +168,41 @@ def fingerprint_pipeline(pipeline: Any) -> str:
 def settings_key(**settings: Any) -> str:
     """A short stable key for a dict of settings (part of cache file names)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def key_value(value: Any) -> Any:
+    """A JSON form of a setting that names what it is, for keys of kept results: a module or tensor by the
+    sha256 of its contents, a dataclass by its fields, a data set by its `describe()`."""
+    if isinstance(value, torch.nn.Module):
+        return {"module_sha256": module_sha256(value)}
+    if isinstance(value, torch.Tensor):
+        return {"tensor_sha256": tensor_sha256(value)}
+    if hasattr(value, "describe"):
+        return key_value(value.describe())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: key_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): key_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [key_value(v) for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def resumed(folder: str | os.PathLike | None, name: str, key: dict[str, Any], measure: Any) -> Any:
+    """`measure()`, kept in `folder/name.json` with the key it was measured under, and read back instead of
+    measured again when the key is the same: how an interrupted audit or bench resumes. The result is
+    JSON (the same whether measured now or read back); without `folder` it is only measured."""
+    path = Path(folder) / f"{name}.json" if folder is not None else None
+    key = json.loads(json.dumps(key_value(key)))  # as it reads back from JSON (tuples are lists)
+    if path is not None and path.is_file():
+        kept = json.loads(path.read_text())
+        if kept.get("key") == key:
+            logger.info("%s was measured before: read back from %s", name, path)
+            return kept["result"]
+    result = json.loads(json.dumps(measure(), default=str))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"key": key, "result": result})
+    return result

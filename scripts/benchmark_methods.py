@@ -16,8 +16,8 @@ and the erase wall time against the retrained model's training wall time (its tr
 Stage 2 (`--every-class`): SFR-on's defaults on every class of each pipeline (data-free, 50 steps), FA and RA
 with --every-class-samples per class, RA against the original's on the same samples.
 
-Each finished bench and each erased class is kept under --output; rerunning the command resumes where it
-stopped. Prints the tables, writes summary.csv, every_class.csv, summary.json and the plots
+Each finished bench, each finished method within a bench and each erased class is kept under --output;
+rerunning the command resumes where it stopped. Prints the tables, writes summary.csv, every_class.csv, summary.json and the plots
 (fa_vs_steps.png, fid_ratio_vs_steps.png).
 """
 

@@ -10,6 +10,8 @@ import copy
 import itertools
 import json
 import math
+import shutil
+from typing import Any
 
 import numpy as np
 import pytest
@@ -326,7 +328,8 @@ def test_erase_calls_on_step_after_every_step_with_the_training_time() -> None:
     assert not torch.equal(calls[0][2], calls[2][2])  # the pipeline passed is the one being trained
 
 
-def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path) -> None:
+def tiny_bench_setup() -> tuple[Any, Any, TrainingConfig, dict[str, Any]]:
+    """A tiny pipeline, its forget/remain sets, training settings and evaluation settings for a bench."""
     pipe = tiny_ddpm()
     sets = tiny_sets(pipe)
     torch.manual_seed(0)
@@ -345,6 +348,11 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
         "num_inference_steps": 2,
         "progress": False,
     }
+    return pipe, sets, training, evaluation
+
+
+def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path) -> None:
+    pipe, sets, training, evaluation = tiny_bench_setup()
     result = bench(
         pipe, 1, "ga,rl", "0,1,3", tmp_path / "bench", retrained=pipe, data=sets, training=training, **evaluation
     )
@@ -382,6 +390,32 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     rows = [{**row, "fid_ratio_to_retrained": 1.0, "forgetting_accuracy": 0.5 if row["steps"] == 1 else 0.0}
             for row in result.table_rows()]  # fmt: skip
     assert steps_to_target(rows) == {"ga": 3, "rl": 3}, "step 0 (the original) never counts"
+
+
+def test_an_interrupted_bench_resumes_from_the_methods_it_finished(tmp_path) -> None:
+    pipe, sets, training, evaluation = tiny_bench_setup()
+    out = tmp_path / "bench"
+    common = {"retrained": pipe, "data": sets, "training": training, **evaluation}
+    with pytest.raises(ValueError):  # rl fails after ga has finished: the run stops there
+        bench(pipe, 1, "ga,rl", "0,2", out, method_settings={"rl": {"no_such_setting": 1}}, **common)
+    kept = out / "results.partial"
+    assert {p.name for p in kept.iterdir()} == {"original.json", "method-ga.json"}
+    assert not (out / "results.csv").exists()
+
+    # Mark ga's kept evaluation: the rerun must read it back rather than erase and evaluate ga again.
+    saved = json.loads((kept / "method-ga.json").read_text())
+    saved["result"]["rows"][0]["report"]["forgetting_accuracy"] = 0.625
+    (kept / "method-ga.json").write_text(json.dumps(saved))
+    shutil.copytree(kept, tmp_path / "other" / "results.partial")
+    result = bench(pipe, 1, "ga,rl", "0,2", out, **common)
+    assert [(r.method, r.steps) for r in result.rows] == [("ga", 0), ("ga", 2), ("rl", 0), ("rl", 2)]
+    assert result.rows[1].report.forgetting.forgetting_accuracy == 0.625, "ga was read back"
+    assert result.rows[3].report.forgetting.num_samples == 4 and not kept.exists()
+    assert "0.625" in (out / "results.csv").read_text()
+
+    # Other steps are another trajectory: what was kept for 0,2 is not reused for them.
+    again = bench(pipe, 1, "ga", "0,1", tmp_path / "other", **common)
+    assert again.rows[1].report.forgetting.forgetting_accuracy != 0.625
 
 
 def test_a_1000_class_dit_is_evaluated_on_a_seeded_subset_of_remaining_classes() -> None:

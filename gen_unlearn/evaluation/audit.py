@@ -20,13 +20,11 @@ Every figure is measured on the erased pipeline and, beside it, the original (an
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +37,7 @@ from ..data import DatasetNotFoundError, ForgetRemainSets, class_ids, dataset_of
 from ..denoiser import DenoisingObjective
 from ..erasure import training_copy
 from ..images import ImageArray, LabeledImageDataset
-from ..io import fingerprint_pipeline, library_versions, write_json
+from ..io import fingerprint_pipeline, library_versions, resumed, write_json
 from ..loop import Trainer, TrainingConfig
 from ..sampling import sample_counts
 from ..tables import format_table
@@ -331,24 +329,6 @@ def audit_pipeline(
             result["relearning"][str(k)] = relearn(pipeline, images, labels, forget_ids, classifier, config)
         result["memorisation"] = memorisation_of(judged, forget_ids, sets, held_out)
     result["wall_time_s"] = round(time.time() - start, 1)
-    return result
-
-
-def resumed(folder: str | os.PathLike | None, role: str, key: dict[str, Any], measure: Any) -> dict[str, Any]:
-    """`measure()` for one pipeline, kept in `folder/role.json` with the key it was measured under; read back
-    when the key is the same (the same weights, classes, settings, classifier and real images)."""
-    path = Path(folder) / f"{role}.json" if folder is not None else None
-    key = json.loads(json.dumps(key))  # as it reads back from JSON (tuples are lists)
-    if path is not None and path.is_file():
-        kept = json.loads(path.read_text())
-        if kept.get("key") == key:
-            logger.info("the %s pipeline was audited before: read back from %s", role, path)
-            return kept["result"]
-    logger.info("auditing the %s pipeline", role)
-    result = json.loads(json.dumps(measure()))  # the same whether measured now or read back
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, {"key": key, "result": result})
     return result
 
 

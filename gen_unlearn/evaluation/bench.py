@@ -7,6 +7,11 @@ evaluated once and drawn as reference lines.
 
 Wall time of a row = the method's preparation (masks, Fisher information) + training up to that step;
 the time to load or generate the training data is recorded apart (it is shared and cached).
+
+With an output folder, each finished evaluation (original, retrained) and each finished method's trajectory is
+kept in `results.partial/` with the key it was measured under (weights, class, steps, settings); an interrupted
+bench rerun with the same inputs reads them back and carries on with the next method. The folder is removed
+once results.json is written.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import io
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,13 +35,15 @@ from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
 from ..erasure import erase
-from ..io import atomic_path, library_versions, write_json
+from ..io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_json
 from ..loop import TrainingConfig
 from ..methods import METHODS
 from ..replay import DataFreeConfig
 from ..tables import format_table
 from .features import DOMAIN_LABEL
 from .report import EvaluationReport, evaluate
+
+KEPT = "results.partial"  # each finished evaluation and method, kept until results.json is written
 
 PLOTS = ("fid_vs_steps.png", "fa_vs_steps.png", "fa_fid_tradeoff.png", "wall_time.png")
 
@@ -201,18 +209,26 @@ def bench(
 
     `evaluation` goes to `evaluate` (num_samples, fid_backends, inception, classifier, reference_per_class, ...);
     its data root, dataset and seed default to those of the erase. `method_settings` maps a method to its
-    hyperparameters.
+    hyperparameters. With `output_dir`, an interrupted bench resumes (see the module's docstring).
     """
     methods, step_list = check_bench_inputs(pipeline, methods, steps, retrained)
     forget_id = pipeline.class_id(forget_class)
     evaluation = {"data_root": data_root, "dataset": dataset, "seed": seed, "progress": progress, **evaluation}
     method_settings = method_settings or {}
     start = time.time()
+    kept = Path(output_dir) / KEPT if output_dir is not None else None
+    key = {"pipeline": fingerprint_pipeline(pipeline), "forget": forget_id}
+    key["evaluation"] = {k: v for k, v in evaluation.items() if k != "progress"}
 
     def run_evaluation(candidate: ClassConditionalPipeline, name: str) -> EvaluationReport:
         return evaluate(candidate, forget_id, pipeline_name=name, **evaluation)
 
-    original = BenchRow("original", 0, run_evaluation(pipeline, pipeline_name or "original"), 0.0)
+    def evaluated(role: str, candidate: ClassConditionalPipeline, name: str) -> EvaluationReport:
+        role_key = {**key, "pipeline": fingerprint_pipeline(candidate)} if candidate is not pipeline else key
+        kept_report = resumed(kept, role, role_key, lambda: run_evaluation(candidate, name).to_dict())
+        return EvaluationReport.from_dict(kept_report)
+
+    original = BenchRow("original", 0, evaluated("original", pipeline, pipeline_name or "original"), 0.0)
     rows: list[BenchRow] = []
     records: dict[str, dict[str, Any]] = {}
     erase_settings = {"data": data, "data_root": data_root, "dataset": dataset, "seed": seed}
@@ -222,15 +238,21 @@ def bench(
             rows.append(BenchRow(method, 0, original.report, 0.0))
         if max(step_list) > 0:
             settings = {**erase_settings, **method_settings.get(method, {})}
-            records[method], snapshots = erase_with_snapshots(pipeline, forget_id, method, step_list, settings)
-            prepare_s = records[method]["timings_s"].get("prepare", 0.0)
-            for done in sorted(snapshots):
-                states, train_s = snapshots.pop(done)
-                report = run_evaluation(with_states(pipeline, states), f"{pipeline_name or 'pipeline'}-{method}-{done}")
-                rows.append(BenchRow(method, done, report, prepare_s + train_s))
+            method_key = {**key, "method": method, "steps": step_list, "erase": settings}
+            done = resumed(
+                kept,
+                f"method-{method}",
+                method_key,
+                lambda method=method, settings=settings: erase_and_evaluate(
+                    pipeline, forget_id, method, step_list, settings, run_evaluation, pipeline_name
+                ),
+            )
+            records[method] = done["record"]
+            rows += [BenchRow(method, r["steps"], EvaluationReport.from_dict(r["report"]), r["erase_wall_time_s"])
+                     for r in done["rows"]]  # fmt: skip
     retrained_row = None
     if retrained is not None:
-        retrained_row = BenchRow("retrained", None, run_evaluation(retrained, "retrained"))
+        retrained_row = BenchRow("retrained", None, evaluated("retrained", retrained, "retrained"))
 
     result = BenchResult(forget_id, methods, step_list, rows, original, retrained_row, records)
     erase_record = {**erase_settings, "steps": step_list, "methods": methods, "method_settings": method_settings}
@@ -239,6 +261,7 @@ def bench(
     result.protocol = bench_protocol(original, retrained_row, erase_record, time.time() - start)
     if output_dir is not None:
         write_bench(result, output_dir)
+        shutil.rmtree(Path(output_dir) / KEPT, ignore_errors=True)
     return result
 
 
@@ -261,20 +284,30 @@ def check_bench_inputs(
     return methods, parse_steps(steps)
 
 
-def erase_with_snapshots(
-    pipeline: ClassConditionalPipeline, forget_id: int, method: str, step_list: list[int], settings: dict[str, Any]
-) -> tuple[dict[str, Any], dict[int, tuple[dict, float]]]:
-    """One erase up to the largest listed step: its run record and the weights (and time) at each listed step."""
+def erase_and_evaluate(
+    pipeline: ClassConditionalPipeline,
+    forget_id: int,
+    method: str,
+    step_list: list[int],
+    settings: dict[str, Any],
+    run_evaluation: Any,
+    pipeline_name: str | None,
+) -> dict[str, Any]:
+    """One erase up to the largest listed step, the weights evaluated at each listed step (> 0): the erase's
+    run record and, per step, the evaluation report and the wall time (preparation + training so far)."""
     snapshots: dict[int, tuple[dict, float]] = {}
     erased = erase(
-        pipeline,
-        forget_id,
-        method=method,
-        steps=max(step_list),
-        on_step=snapshotter(step_list, snapshots),
-        **settings,
+        pipeline, forget_id, method=method, steps=max(step_list), on_step=snapshotter(step_list, snapshots), **settings
     )
-    return erased.run_record, snapshots
+    record = erased.run_record
+    prepare_s = record["timings_s"].get("prepare", 0.0)
+    del erased  # the snapshots are all that is evaluated
+    rows = []
+    for done in sorted(snapshots):
+        states, train_s = snapshots.pop(done)
+        report = run_evaluation(with_states(pipeline, states), f"{pipeline_name or 'pipeline'}-{method}-{done}")
+        rows.append({"steps": done, "erase_wall_time_s": prepare_s + train_s, "report": report.to_dict()})
+    return {"record": record, "rows": rows}
 
 
 def bench_protocol(

@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,7 @@ class EvaluationReport:
         return {
             "forget_class": self.forget_class,
             "forget_class_name": self.forget_class_name,
+            "class_names": list(self.class_names),
             **{k: v for k, v in asdict(self.forgetting).items() if k != "num_samples"},
             "num_forget_samples": self.forgetting.num_samples,
             "forgetting_per_class": {str(c): asdict(f) for c, f in self.forgetting_per_class.items()},
@@ -147,6 +148,26 @@ class EvaluationReport:
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "protocol": self.protocol,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
+        """The report `to_dict` wrote (how a bench reads back the evaluations an interrupted run kept)."""
+        names = [f.name for f in fields(ForgettingScores) if f.name != "num_samples"]
+        domain_fd = data.get("domain_fd")
+        return cls(
+            forget_class=data["forget_class"],
+            forget_class_name=data["forget_class_name"],
+            class_names=list(data["class_names"]),
+            forgetting=ForgettingScores(**{k: data[k] for k in names}, num_samples=data["num_forget_samples"]),
+            remain_accuracy={int(c): a for c, a in data["remain_accuracy"].items()},
+            fid=dict(data["fid"]),
+            domain_fd=None if domain_fd is None else domain_fd["value"],
+            protocol=data["protocol"],
+            timings_s=dict(data["timings_s"]),
+            forgetting_per_class={
+                int(c): ForgettingScores(**f) for c, f in data.get("forgetting_per_class", {}).items()
+            },
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the report as JSON, atomically."""
