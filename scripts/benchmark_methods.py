@@ -17,8 +17,8 @@ Stage 2 (`--every-class`): SFR-on's defaults on every class of each pipeline (da
 with --every-class-samples per class, RA against the original's on the same samples.
 
 Each finished bench, each finished method within a bench and each erased class is kept under --output;
-rerunning the command resumes where it stopped. Prints the tables, writes summary.csv, every_class.csv, summary.json and the plots
-(fa_vs_steps.png, fid_ratio_vs_steps.png).
+rerunning the command resumes where it stopped. Prints the tables, writes summary.csv, every_class.csv,
+summary.json and the plots (fa_vs_steps.png, fid_ratio_vs_steps.png).
 """
 
 from __future__ import annotations

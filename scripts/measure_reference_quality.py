@@ -3,6 +3,7 @@
     python scripts/measure_reference_quality.py                       # shipped models, 100 samples per class
     python scripts/measure_reference_quality.py --pipelines runs/mnist-ddpm/pipeline --num-per-class 20
     python scripts/measure_reference_quality.py --write-cards          # also (re)write README.md + samples.png
+    python scripts/measure_reference_quality.py --pipelines fashion-ddpm --guidance 2,3,4   # choose a guidance
 
 For each pipeline: sample --num-per-class images of every class with the pipeline's saved default
 sampler (seeded), classify them with the shipped classifier of its dataset (mnist-classifier or
@@ -10,7 +11,9 @@ fashion-classifier, unless --classifier), and print the share put in the request
 MNIST ≥ 97% on every class; Fashion-MNIST mean ≥ 90% and every class ≥ 75% (its classifier itself is
 right on 91% of real test images, on 64% of real shirts). Classes a retrained reference never saw are
 reported, not judged. Each classifier's own test accuracy is measured on its real test set. Results go to
---output/quality.json. The classifiers' cards are written by scripts/train_reference_classifier.py.
+--output/quality.json. `--guidance G1,G2,...` measures at those guidance scales instead of each pipeline's
+default (how a default guidance is chosen; model cards describe the default only). The classifiers' cards
+are written by scripts/train_reference_classifier.py.
 """
 
 from __future__ import annotations
@@ -47,14 +50,19 @@ def excluded_classes(name: str) -> list[int]:
     return json.loads(train.read_text()).get("excluded_classes", []) if train.is_file() else []
 
 
-def measure_pipeline(name: str, classifier: str | None, num_per_class: int, seed: int, batch_size: int) -> dict:
+def measure_pipeline(
+    name: str, classifier: str | None, num_per_class: int, seed: int, batch_size: int, guidance: float | None = None
+) -> dict:
+    """Sample every class (at the pipeline's default guidance, or `guidance`) and judge it with the classifier."""
     pipeline = load_pipeline(name)
     dataset = dataset_of(pipeline)
     classifier_name = classifier or DEFAULT_CLASSIFIERS[dataset]
+    guidance = pipeline.config.default_guidance_scale if guidance is None else guidance
     start = time.time()
     images, labels = sample_images(
-        pipeline, range(pipeline.num_classes), num_per_class, seed=seed, batch_size=batch_size, desc=f"sampling {name}"
-    )
+        pipeline, range(pipeline.num_classes), num_per_class, guidance, seed=seed, batch_size=batch_size,
+        desc=f"sampling {name} (guidance {guidance})",
+    )  # fmt: skip
     wall = time.time() - start
     accuracy = class_accuracy(classify(load_classifier(classifier_name), images), labels)
     excluded = excluded_classes(name)
@@ -73,7 +81,8 @@ def measure_pipeline(name: str, classifier: str | None, num_per_class: int, seed
         "num_per_class": num_per_class,
         "sampler": sampler,
         "num_inference_steps": pipeline.config.default_num_inference_steps,
-        "guidance_scale": pipeline.config.default_guidance_scale,
+        "guidance_scale": guidance,
+        "default_guidance_scale": pipeline.config.default_guidance_scale,
         "seed": seed,
         "accuracy_per_class": {pipeline.class_names[c]: acc for c, acc in accuracy.per_class.items()},
         "accuracy_mean": mean,
@@ -177,14 +186,19 @@ One row per class, the first ten samples of the measurement.
 def show(result: dict) -> None:
     rows = [[cls, f"{acc * 100:.1f}%"] for cls, acc in result["accuracy_per_class"].items()]
     rows.append(["mean / worst", f"{result['accuracy_mean'] * 100:.1f}% / {result['accuracy_worst'] * 100:.1f}%"])
-    print(f"\n{result['pipeline']} ({result['classifier']}, {result['sampling_wall_time_s']:.0f} s sampling)")
+    print(
+        f"\n{result['pipeline']} at guidance {result['guidance_scale']} ({result['classifier']}, "
+        f"{result['sampling_wall_time_s']:.0f} s sampling)"
+    )
     print(format_table(["class", "accuracy"], rows))
 
 
 def save(name: str, result: dict, args: argparse.Namespace) -> None:
     """The sample grid under --output; with --write-cards also the model card, grid and quality.json in the model."""
     grid = np.kron(result.pop("_grid"), np.ones((2, 2, 1), np.uint8))  # 2x nearest upscale for viewing
-    save_png(grid, args.output / f"{Path(name).name}-samples.png")
+    label = Path(name).name + ("" if result["guidance_scale"] == result["default_guidance_scale"] else
+                               f"-guidance{result['guidance_scale']:g}")  # fmt: skip
+    save_png(grid, args.output / f"{label}-samples.png")
     if args.write_cards:
         folder = Path(resolve(name, SHIPPED_PIPELINES, "pipeline"))
         save_png(grid, folder / "samples.png")
@@ -207,6 +221,7 @@ def main() -> None:
     parser.add_argument("--num-per-class", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--guidance", help="comma-separated guidance scales to measure (default: each pipeline's own)")
     parser.add_argument("--data-root")
     parser.add_argument("--output", type=Path, default=Path("runs/quality"))
     parser.add_argument("--write-cards", action="store_true", help="write README.md and samples.png into the models")
@@ -222,9 +237,12 @@ def main() -> None:
         return
     results = {"classifiers": {}, "pipelines": {}}
     args.output.mkdir(parents=True, exist_ok=True)
-    for name in args.pipelines:
-        result = measure_pipeline(name, args.classifier, args.num_per_class, args.seed, args.batch_size)
-        results["pipelines"][name] = result
+    scales = [float(g) for g in args.guidance.split(",")] if args.guidance else [None]
+    if args.guidance and args.write_cards:
+        parser.error("--write-cards describes the default sampler: leave out --guidance")
+    for name, guidance in ((n, g) for n in args.pipelines for g in scales):
+        result = measure_pipeline(name, args.classifier, args.num_per_class, args.seed, args.batch_size, guidance)
+        results["pipelines"][name if guidance is None else f"{name}@guidance={guidance:g}"] = result
         if result["classifier"] not in results["classifiers"]:
             measured = measure_classifier(result["classifier"], result["dataset"], args.data_root)
             results["classifiers"][result["classifier"]] = measured
