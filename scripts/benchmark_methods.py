@@ -38,7 +38,7 @@ from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
 from gen_unlearn.hub import SHIPPED_PIPELINES, load_pipeline, resolve
-from gen_unlearn.io import atomic_path, library_versions, write_json
+from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_json
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
 from gen_unlearn.tables import format_table
@@ -200,11 +200,11 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
     for name in filter(None, args.every_class.split(",")):
         pipeline = load_pipeline(name).to(args.device)
         pipeline.set_progress_bar_config(disable=True)
-        original = cached(args.output / "every_class" / f"{name}-original.json", lambda p=pipeline: per_class(p, args))
+        folder, label = args.output / "every_class", name.strip("/").replace("/", "-")
+        key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
+        original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
         for c in range(pipeline.num_classes):
-            record = cached(
-                args.output / "every_class" / f"{name}-class{c}.json", lambda c=c, p=pipeline: erase_one(p, c, args)
-            )
+            record = resumed(folder, f"{label}-class{c}", key, lambda c=c, p=pipeline: erase_one(p, c, args))
             ra_original = sum(v for k, v in original.items() if int(k) != c) / (len(original) - 1)
             rows.append(
                 {
@@ -219,16 +219,6 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-def cached(path: Path, compute: Any) -> dict[str, Any]:
-    """A JSON record computed once: a rerun reads it back (so an interrupted sweep resumes)."""
-    if path.is_file():
-        return json.loads(path.read_text())
-    record = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, record)
-    return record
 
 
 def per_class(pipeline: Any, args: argparse.Namespace) -> dict[str, float]:
