@@ -6,6 +6,12 @@
 Loss: mean squared reconstruction error + `--kl-weight` × KL to N(0, I). After training, the config's
 `scaling_factor` is set to 1 / std of the training latents (as Stable Diffusion's VAE does), so the
 DiT sees latents of unit variance.
+
+The shipped classifier of the dataset then judges real test images and their reconstructions, class by
+class (train.json: `classifier_on_reconstructions`): a class the VAE blurs past recognition caps what a
+latent DiT on it can reach. `--measure DIR` does only that for a trained VAE (printed; JSON with --output).
+On `fashion-vae` (1,200 steps): real shirts judged shirts 65.2%, their reconstructions 41.8%; coats 84.0% ->
+52.8%; T-shirts and pullovers unchanged (first 500 test images of each class).
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
 
-from gen_unlearn.data import load_dataset
+from gen_unlearn.classifier import predict_proba
+from gen_unlearn.data import LabeledImages, load_dataset
+from gen_unlearn.evaluation.classifiers import DEFAULT_CLASSIFIERS
+from gen_unlearn.hub import load_classifier
 from gen_unlearn.io import library_versions, write_json
+from gen_unlearn.tables import format_table
 
 
 def build_vae() -> AutoencoderKL:
@@ -37,9 +47,27 @@ def build_vae() -> AutoencoderKL:
     )
 
 
+def reconstruction_accuracy(vae: AutoencoderKL, test: LabeledImages, dataset: str, per_class: int = 500) -> dict:
+    """Per class, the share of real test images and of their reconstructions that the dataset's shipped
+    classifier puts in the right class (the first `per_class` test images of each class)."""
+    classifier = load_classifier(DEFAULT_CLASSIFIERS[dataset])
+    result = {}
+    for c, name in enumerate(test.class_names):
+        real = test.of_class(c).images[:per_class]
+        with torch.no_grad():
+            x = vae.decode(vae.encode(real.float() / 127.5 - 1).latent_dist.mode()).sample
+        reconstructed = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        right = [(predict_proba(classifier, x).argmax(-1) == c).float().mean().item() for x in (real, reconstructed)]
+        result[name] = {"real": right[0], "reconstructed": right[1], "images": len(real)}
+    rows = [[name, f"{r['real']:.1%}", f"{r['reconstructed']:.1%}"] for name, r in result.items()]
+    print(format_table(["class", "real judged right", "reconstruction judged right"], rows))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=Path, help="the trained VAE's folder (with --measure: a JSON file)")
+    parser.add_argument("--measure", type=Path, help="only judge the reconstructions of this trained VAE")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--data-root")
     parser.add_argument("--steps", type=int, default=2000)
@@ -51,6 +79,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.measure:
+        test = load_dataset(args.dataset, args.data_root, train=False)
+        result = reconstruction_accuracy(AutoencoderKL.from_pretrained(args.measure).eval(), test, args.dataset)
+        if args.output:
+            write_json(args.output, {"vae": str(args.measure), "classifier_on_reconstructions": result})
+        return
+    if args.output is None:
+        parser.error("--output is required to train (or pass --measure DIR)")
     torch.manual_seed(args.seed)
 
     train = load_dataset(args.dataset, args.data_root, train=True)
@@ -90,7 +126,8 @@ def main() -> None:
             "wall_time_s": round(wall, 1),
             "test_mse": test_mse,
             "scaling_factor": vae.config.scaling_factor,
-            "args": vars(args),
+            "classifier_on_reconstructions": reconstruction_accuracy(vae, test, args.dataset),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "hardware": f"CPU, {torch.get_num_threads()} threads",
             "versions": library_versions(),
         },
