@@ -216,11 +216,21 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "fa": record["fa"],
                     "ra": record["ra"],
                     "ra_of_original": record["ra"] / ra_original,
+                    "worst_remaining": worst_remaining(record, original, pipeline.class_names),
                     "original_fa": original[str(c)],
                     "erase_wall_s": record["erase_wall_s"],
                 }
             )
     return rows
+
+
+def worst_remaining(record: dict[str, Any], original: dict[str, float], names: list[str]) -> str:
+    """The remaining class that lost the most accuracy against the original: 'name original -> erased'."""
+    if "ra_per_class" not in record:
+        return ""
+    drops = {c: original[c] - a for c, a in record["ra_per_class"].items()}
+    c = max(drops, key=drops.get)
+    return f"{names[int(c)]} {original[c]:.2f} -> {record['ra_per_class'][c]:.2f}"
 
 
 def per_class(pipeline: Any, args: argparse.Namespace) -> dict[str, float]:
@@ -239,6 +249,7 @@ def erase_one(pipeline: Any, forget_class: int, args: argparse.Namespace) -> dic
     return {
         "fa": report.forgetting.forgetting_accuracy,
         "ra": report.remain_accuracy_mean,
+        "ra_per_class": {str(c): float(a) for c, a in report.remain_accuracy.items()},
         "erase_wall_s": round(wall, 1),
         "steps": erased.run_record["training"]["steps"],
     }
