@@ -28,6 +28,7 @@ import csv
 import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,7 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
         pipeline.set_progress_bar_config(disable=True)
         folder, label = args.output / "every_class", name.strip("/").replace("/", "-")
         key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
+        key["sfron"] = asdict(METHODS["sfron"].Config())  # the defaults measured: a changed default re-measures
         original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
         for c in range(pipeline.num_classes):
             record = resumed(folder, f"{label}-class{c}", key, lambda c=c, p=pipeline: erase_one(p, c, args))
