@@ -175,7 +175,7 @@ def target_table(
     """Per method of one job: the first listed step at the target (`bench.steps_to_target`), and × SFR-on's."""
     first = steps_to_target(rows, args.fa_target, args.fid_ratio_target)
     out = []
-    for method in args.methods:
+    for method in (m for m in args.methods if m in first):  # a method the job did not run has no row
         steps = first.get(method)
         hit = next((r for r in summary if r["method"] == method and r["steps"] == steps), None)
         ran = max((r["steps"] for r in summary if r["method"] == method), default=0)
