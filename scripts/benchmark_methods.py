@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from gen_unlearn.cli_common import parse_setting
+from gen_unlearn.cli_common import add_data_free_options, data_free_config, parse_setting
 from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
@@ -42,7 +42,6 @@ from gen_unlearn.hub import SHIPPED_PIPELINES, load_pipeline, resolve
 from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_json
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
-from gen_unlearn.replay import DataFreeConfig
 from gen_unlearn.tables import format_table
 
 ALL_METHODS = "sfron,salun,sa,ga,rl,ft"
@@ -83,7 +82,7 @@ def run_job(args: argparse.Namespace, pipeline_name: str, forget_class: str, ret
         output_dir=folder,
         retrained=retrained,
         data=args.data,
-        data_free=DataFreeConfig(forget=args.data_free_forget, remain=args.data_free_remain),
+        data_free=data_free_config(args),
         data_root=args.data_root,
         seed=args.seed,
         training=TrainingConfig(steps=1, batch_size=args.batch_size, progress=True),
@@ -326,8 +325,6 @@ def main() -> None:
     parser.add_argument("--reference-per-class", type=int, help="real test images per class for FID (default: all)")
     parser.add_argument("--data", default="data-free", choices=["data-free", "real"], help="(default data-free)")
     parser.add_argument("--data-root")
-    parser.add_argument("--data-free-forget", type=int, default=DataFreeConfig.forget, help="data-free forget samples")
-    parser.add_argument("--data-free-remain", type=int, default=DataFreeConfig.remain, help="data-free remain samples")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--set", action="append", default=[], metavar="METHOD.NAME=VALUE")
     parser.add_argument("--fa-target", type=float, default=TARGETS["fa"])
@@ -338,6 +335,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--output", type=Path, default=Path("runs/benchmark_methods"))
+    add_data_free_options(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:

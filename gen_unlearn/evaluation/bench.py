@@ -35,7 +35,7 @@ from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
 from ..erasure import erase
-from ..io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_json
+from ..io import atomic_path, fingerprint_pipeline, key_value, library_versions, resumed, write_json
 from ..loop import TrainingConfig
 from ..methods import METHODS
 from ..replay import DataFreeConfig
@@ -217,8 +217,9 @@ def bench(
     method_settings = method_settings or {}
     start = time.time()
     kept = Path(output_dir) / KEPT if output_dir is not None else None
+    # Hashed once (the classifier's weights, reference images): every kept result's key starts from it.
     key = {"pipeline": fingerprint_pipeline(pipeline), "forget": forget_id}
-    key["evaluation"] = {k: v for k, v in evaluation.items() if k != "progress"}
+    key = key_value({**key, "evaluation": {k: v for k, v in evaluation.items() if k != "progress"}})
 
     def run_evaluation(candidate: ClassConditionalPipeline, name: str) -> EvaluationReport:
         return evaluate(candidate, forget_id, pipeline_name=name, **evaluation)
