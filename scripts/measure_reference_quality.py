@@ -237,7 +237,10 @@ def main() -> None:
         return
     results = {"classifiers": {}, "pipelines": {}}
     args.output.mkdir(parents=True, exist_ok=True)
-    scales = [float(g) for g in args.guidance.split(",")] if args.guidance else [None]
+    try:
+        scales = [float(g) for g in args.guidance.split(",")] if args.guidance else [None]
+    except ValueError:
+        parser.error(f"--guidance {args.guidance}: give guidance scales as numbers, e.g. 2,3,4")
     if args.guidance and args.write_cards:
         parser.error("--write-cards describes the default sampler: leave out --guidance")
     for name, guidance in ((n, g) for n in args.pipelines for g in scales):

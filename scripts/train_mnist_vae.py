@@ -80,6 +80,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.measure:
+        if not (args.measure / "config.json").is_file():
+            parser.error(f"--measure {args.measure}: no trained AutoencoderKL there (config.json missing)")
         test = load_dataset(args.dataset, args.data_root, train=False)
         result = reconstruction_accuracy(AutoencoderKL.from_pretrained(args.measure).eval(), test, args.dataset)
         if args.output:
