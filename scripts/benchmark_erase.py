@@ -3,7 +3,7 @@
     python scripts/benchmark_erase.py                                   # sfron on both pipelines, all ten classes
     python scripts/benchmark_erase.py --methods sfron,salun,sa,ga,rl,ft --classes 3 --pipelines mnist-ddpm
     python scripts/benchmark_erase.py --methods salun --steps 200 --data real
-    python scripts/benchmark_erase.py --pipelines mnist-ddpm --classes 7 --dataset imagefolder \
+    python scripts/benchmark_erase.py --pipelines mnist-ddpm --classes 7 --dataset imagefolder \\
         --data-root runs/mnist-png                                       # MNIST as PNG folders
     python scripts/benchmark_erase.py --pipelines mnist-ddpm --classes 3 --data data-free   # the README's main job
 

@@ -1,7 +1,7 @@
 """Side by side on one protocol: every generative method against the model retrained without the class.
 
     python scripts/benchmark_methods.py                       # both datasets' DDPMs, the issue's full protocol
-    python scripts/benchmark_methods.py --jobs mnist-ddpm:3:mnist-ddpm-without-3 --steps 0,10,25,50,100,250 \
+    python scripts/benchmark_methods.py --jobs mnist-ddpm:3:mnist-ddpm-without-3 --steps 0,10,25,50,100,250 \\
         --num-samples 30 --output runs/benchmark_methods      # what a 2-core CPU affords
     python scripts/benchmark_methods.py --every-class mnist-ddpm,mnist-dit,fashion-ddpm --jobs ""
 
