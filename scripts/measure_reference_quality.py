@@ -108,6 +108,23 @@ def measure_classifier(name: str, dataset: str, data_root: str | None) -> dict:
     }
 
 
+def vae_card_line(vae_train: dict, dataset: str) -> str:
+    """The model card's VAE line; a decoder trained on over a frozen encoder (`--decoder-of`) names both runs."""
+    script = f"`scripts/train_mnist_vae.py --dataset {dataset}`"
+    steps = f"{vae_train['steps']} steps in {vae_train['wall_time_s'] / 60:.0f} min ({script})"
+    encoder = vae_train.get("encoder_trained_by")
+    if encoder:
+        steps = (
+            f"{encoder['steps']} steps in {encoder['wall_time_s'] / 60:.0f} min ({script}), then the decoder alone "
+            f"{vae_train['steps']} more steps with the encoder frozen in {vae_train['wall_time_s'] / 60:.0f} min "
+            "(`--decoder-of`)"
+        )
+    return (
+        f"- VAE: `AutoencoderKL` 1×28×28 -> 4×7×7, {steps}, test reconstruction MSE "
+        f"{vae_train['test_mse']:.4f} on [-1, 1] images, scaling factor {vae_train['scaling_factor']:.3f}\n"
+    )
+
+
 def pipeline_card(name: str, result: dict, train: dict, vae_train: dict | None = None) -> str:
     rows = "\n".join(f"| {cls} | {acc * 100:.1f}% |" for cls, acc in result["accuracy_per_class"].items())
     kind = "DDPM (UNet2DModel, pixel space)" if "ddpm" in name else "latent DiT (DiTTransformer2DModel + AutoencoderKL)"
@@ -128,14 +145,7 @@ def pipeline_card(name: str, result: dict, train: dict, vae_train: dict | None =
     params = train.get("parameters", result["parameters"])
     optimizer = f"AdamW lr {arch.get('lr')} (warm-up, cosine decay)"
     minutes = train.get("wall_time_s", 0) / 60
-    vae_line = ""
-    if vae_train:
-        vae_line = (
-            f"- VAE: `AutoencoderKL` 1×28×28 -> 4×7×7, {vae_train['steps']} steps in "
-            f"{vae_train['wall_time_s'] / 60:.0f} min (`scripts/train_mnist_vae.py --dataset {result['dataset']}`), "
-            f"test reconstruction MSE "
-            f"{vae_train['test_mse']:.4f} on [-1, 1] images, scaling factor {vae_train['scaling_factor']:.3f}\n"
-        )
+    vae_line = vae_card_line(vae_train, result["dataset"]) if vae_train else ""
     return f"""---
 library_name: diffusers
 tags: [class-conditional, classifier-free-guidance, {result["dataset"]}, gen_unlearn]
