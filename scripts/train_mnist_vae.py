@@ -1,4 +1,4 @@
-"""Train the small `AutoencoderKL` whose 4×7×7 latents the MNIST (or Fashion-MNIST) DiT denoises.
+"""Train the small `AutoencoderKL` whose C×7×7 latents (C = `--latent-channels`, default 4) a DiT denoises.
 
     python scripts/train_mnist_vae.py --output runs/mnist-vae
     python scripts/train_mnist_vae.py --dataset fashion-mnist --output runs/fashion-vae
@@ -40,7 +40,7 @@ from gen_unlearn.io import library_versions, write_json
 from gen_unlearn.tables import format_table
 
 
-def build_vae() -> AutoencoderKL:
+def build_vae(latent_channels: int = 4) -> AutoencoderKL:
     return AutoencoderKL(
         in_channels=1,
         out_channels=1,
@@ -48,7 +48,7 @@ def build_vae() -> AutoencoderKL:
         up_block_types=("UpDecoderBlock2D",) * 3,
         block_out_channels=(16, 32, 64),
         layers_per_block=1,
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=16,
         sample_size=28,
     )
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--decoder-of", type=Path, help="train only the decoder of this trained VAE (encoder frozen)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--data-root")
+    parser.add_argument("--latent-channels", type=int, default=4, help="C of the C×7×7 latents (the DiT's channels)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -136,7 +137,7 @@ def main() -> None:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     else:
-        vae = build_vae().train()
+        vae = build_vae(args.latent_channels).train()
     start = time.time()
     fit(vae, images, args)
     wall = time.time() - start
