@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--kl-weight", type=float, default=1e-4)
+    parser.add_argument("--judge-per-class", type=int, default=500, help="test images a class the classifier judges")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -119,7 +120,8 @@ def main() -> None:
         if not (args.measure / "config.json").is_file():
             parser.error(f"--measure {args.measure}: no trained AutoencoderKL there (config.json missing)")
         test = load_dataset(args.dataset, args.data_root, train=False)
-        result = reconstruction_accuracy(AutoencoderKL.from_pretrained(args.measure).eval(), test, args.dataset)
+        vae = AutoencoderKL.from_pretrained(args.measure).eval()
+        result = reconstruction_accuracy(vae, test, args.dataset, args.judge_per_class)
         if args.output:
             write_json(args.output, {"vae": str(args.measure), "classifier_on_reconstructions": result})
         return
@@ -144,11 +146,11 @@ def main() -> None:
 
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat([vae.encode(c).latent_dist.sample() for c in images[:10000].split(1000)])
         x_test = test.as_model_input()[:2000]
         test_mse = F.mse_loss(vae.decode(vae.encode(x_test).latent_dist.mode()).sample, x_test).item()
-    if not args.decoder_of:  # a frozen encoder keeps the latent scale its DiT was trained on
-        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+        if not args.decoder_of:  # a frozen encoder keeps the latent scale its DiT was trained on
+            latents = torch.cat([vae.encode(c).latent_dist.sample() for c in images[:10000].split(1000)])
+            vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     vae.save_pretrained(args.output)
     write_json(
         args.output / "train.json",
@@ -157,7 +159,7 @@ def main() -> None:
             "wall_time_s": round(wall, 1),
             "test_mse": test_mse,
             "scaling_factor": vae.config.scaling_factor,
-            "classifier_on_reconstructions": reconstruction_accuracy(vae, test, args.dataset),
+            "classifier_on_reconstructions": reconstruction_accuracy(vae, test, args.dataset, args.judge_per_class),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "hardware": f"CPU, {torch.get_num_threads()} threads",
             "versions": library_versions(),

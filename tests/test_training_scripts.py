@@ -1,0 +1,36 @@
+"""The scripts that train the shipped models, run for a few steps on the real data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_vae(*args: str) -> None:
+    command = [sys.executable, str(ROOT / "scripts" / "train_mnist_vae.py"), "--dataset", "fashion-mnist"]
+    small = ["--steps", "3", "--batch-size", "8", "--judge-per-class", "20", "--threads", "1"]
+    subprocess.run([*command, *small, *args], check=True, cwd=ROOT)
+
+
+def test_decoder_of_trains_the_decoder_and_keeps_the_latent_space(tmp_path: Path) -> None:
+    """A DiT trained on a VAE's latents keeps working with the sharper decoder: same encoder, same scale."""
+    first, second = tmp_path / "vae", tmp_path / "decoder"
+    train_vae("--latent-channels", "2", "--output", str(first))
+    train_vae("--decoder-of", str(first), "--output", str(second), "--lr", "0.01")
+    before, after = AutoencoderKL.from_pretrained(first), AutoencoderKL.from_pretrained(second)
+    assert after.config.latent_channels == 2
+    assert after.config.scaling_factor == before.config.scaling_factor
+    old, new = before.state_dict(), after.state_dict()
+    for name in old:
+        same = torch.equal(old[name], new[name])
+        assert same == name.startswith(("encoder.", "quant_conv.")), f"{name}: frozen only in the encoder"
+    record = json.loads((second / "train.json").read_text())
+    assert record["encoder_trained_by"]["args"]["latent_channels"] == 2
+    assert set(record["classifier_on_reconstructions"]["Shirt"]) == {"real", "reconstructed", "images"}
