@@ -113,6 +113,7 @@ def vae_card_line(vae_train: dict, dataset: str) -> str:
     script = f"`scripts/train_mnist_vae.py --dataset {dataset}`"
     steps = f"{vae_train['steps']} steps in {vae_train['wall_time_s'] / 60:.0f} min ({script})"
     encoder = vae_train.get("encoder_trained_by")
+    channels = (encoder or vae_train)["args"].get("latent_channels", 4)
     if encoder:
         steps = (
             f"{encoder['steps']} steps in {encoder['wall_time_s'] / 60:.0f} min ({script}), then the decoder alone "
@@ -120,7 +121,7 @@ def vae_card_line(vae_train: dict, dataset: str) -> str:
             "(`--decoder-of`)"
         )
     return (
-        f"- VAE: `AutoencoderKL` 1×28×28 -> 4×7×7, {steps}, test reconstruction MSE "
+        f"- VAE: `AutoencoderKL` 1×28×28 -> {channels}×7×7, {steps}, test reconstruction MSE "
         f"{vae_train['test_mse']:.4f} on [-1, 1] images, scaling factor {vae_train['scaling_factor']:.3f}\n"
     )
 
