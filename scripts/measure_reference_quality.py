@@ -108,12 +108,11 @@ def measure_classifier(name: str, dataset: str, data_root: str | None) -> dict:
     }
 
 
-def vae_card_line(vae_train: dict, dataset: str) -> str:
+def vae_card_line(vae_train: dict, dataset: str, channels: int) -> str:
     """The model card's VAE line; a decoder trained on over a frozen encoder (`--decoder-of`) names both runs."""
     script = f"`scripts/train_mnist_vae.py --dataset {dataset}`"
     steps = f"{vae_train['steps']} steps in {vae_train['wall_time_s'] / 60:.0f} min ({script})"
     encoder = vae_train.get("encoder_trained_by")
-    channels = (encoder or vae_train)["args"].get("latent_channels", 4)
     if encoder:
         steps = (
             f"{encoder['steps']} steps in {encoder['wall_time_s'] / 60:.0f} min ({script}), then the decoder alone "
@@ -146,7 +145,7 @@ def pipeline_card(name: str, result: dict, train: dict, vae_train: dict | None =
     params = train.get("parameters", result["parameters"])
     optimizer = f"AdamW lr {arch.get('lr')} (warm-up, cosine decay)"
     minutes = train.get("wall_time_s", 0) / 60
-    vae_line = vae_card_line(vae_train, result["dataset"]) if vae_train else ""
+    vae_line = vae_card_line(vae_train, result["dataset"], vae_train["latent_channels"]) if vae_train else ""
     return f"""---
 library_name: diffusers
 tags: [class-conditional, classifier-free-guidance, {result["dataset"]}, gen_unlearn]
@@ -222,6 +221,8 @@ def write_card(folder: Path, name: str, result: dict) -> None:
     train = json.loads((folder / "train.json").read_text()) if (folder / "train.json").exists() else {}
     vae_file = folder / "vae" / "train.json"
     vae_train = json.loads(vae_file.read_text()) if vae_file.exists() else None
+    if vae_train:
+        vae_train["latent_channels"] = json.loads((folder / "vae" / "config.json").read_text())["latent_channels"]
     (folder / "README.md").write_text(pipeline_card(name, result, train, vae_train))
 
 

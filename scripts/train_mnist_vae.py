@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--decoder-of", type=Path, help="train only the decoder of this trained VAE (encoder frozen)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--data-root")
-    parser.add_argument("--latent-channels", type=int, default=4, help="C of the C×7×7 latents (the DiT's channels)")
+    parser.add_argument("--latent-channels", type=int, help="C of the C×7×7 latents (the DiT's channels; default 4)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -135,11 +135,16 @@ def main() -> None:
     if args.decoder_of:
         if not (args.decoder_of / "config.json").is_file():
             parser.error(f"--decoder-of {args.decoder_of}: no trained AutoencoderKL there (config.json missing)")
+        if args.latent_channels is not None:
+            parser.error("--latent-channels with --decoder-of: the channels are the trained VAE's; leave it out")
+        trained_on = encoder_record(args.decoder_of).get("args", {}).get("dataset", args.dataset)
+        if trained_on != args.dataset:
+            parser.error(f"--decoder-of {args.decoder_of} was trained on {trained_on}: pass --dataset {trained_on}")
         vae = AutoencoderKL.from_pretrained(args.decoder_of).train()
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     else:
-        vae = build_vae(args.latent_channels).train()
+        vae = build_vae(args.latent_channels or 4).train()
     start = time.time()
     fit(vae, images, args)
     wall = time.time() - start
