@@ -108,7 +108,7 @@ def measure_classifier(name: str, dataset: str, data_root: str | None) -> dict:
     }
 
 
-def vae_card_line(vae_train: dict, dataset: str, channels: int) -> str:
+def vae_card_line(vae_train: dict, dataset: str, latent_shape: str) -> str:
     """The model card's VAE line; a decoder trained on over a frozen encoder (`--decoder-of`) names both runs."""
     script = f"`scripts/train_mnist_vae.py --dataset {dataset}`"
     steps = f"{vae_train['steps']} steps in {vae_train['wall_time_s'] / 60:.0f} min ({script})"
@@ -120,7 +120,7 @@ def vae_card_line(vae_train: dict, dataset: str, channels: int) -> str:
             "(`--decoder-of`)"
         )
     return (
-        f"- VAE: `AutoencoderKL` 1×28×28 -> {channels}×7×7, {steps}, test reconstruction MSE "
+        f"- VAE: `AutoencoderKL` 1×28×28 -> {latent_shape}, {steps}, test reconstruction MSE "
         f"{vae_train['test_mse']:.4f} on [-1, 1] images, scaling factor {vae_train['scaling_factor']:.3f}\n"
     )
 
@@ -145,7 +145,7 @@ def pipeline_card(name: str, result: dict, train: dict, vae_train: dict | None =
     params = train.get("parameters", result["parameters"])
     optimizer = f"AdamW lr {arch.get('lr')} (warm-up, cosine decay)"
     minutes = train.get("wall_time_s", 0) / 60
-    vae_line = vae_card_line(vae_train, result["dataset"], vae_train["latent_channels"]) if vae_train else ""
+    vae_line = vae_card_line(vae_train, result["dataset"], vae_train["latent_shape"]) if vae_train else ""
     return f"""---
 library_name: diffusers
 tags: [class-conditional, classifier-free-guidance, {result["dataset"]}, gen_unlearn]
@@ -221,8 +221,10 @@ def write_card(folder: Path, name: str, result: dict) -> None:
     train = json.loads((folder / "train.json").read_text()) if (folder / "train.json").exists() else {}
     vae_file = folder / "vae" / "train.json"
     vae_train = json.loads(vae_file.read_text()) if vae_file.exists() else None
-    if vae_train:
-        vae_train["latent_channels"] = json.loads((folder / "vae" / "config.json").read_text())["latent_channels"]
+    if vae_train:  # the latents' shape from the VAE itself: 28 halved once per encoder block after the first
+        config = json.loads((folder / "vae" / "config.json").read_text())
+        size = 28 // 2 ** (len(config["block_out_channels"]) - 1)
+        vae_train["latent_shape"] = f"{config['latent_channels']}×{size}×{size}"
     (folder / "README.md").write_text(pipeline_card(name, result, train, vae_train))
 
 

@@ -1,4 +1,5 @@
-"""Train the small `AutoencoderKL` whose C×7×7 latents (C = `--latent-channels`, default 4) a DiT denoises.
+"""Train the small `AutoencoderKL` whose C×S×S latents (C = `--latent-channels`, default 4; S = `--latent-size`,
+7 or 14, default 7) a DiT denoises. The DiT takes its channels from the VAE and patches S×S into 7×7 tokens.
 
     python scripts/train_mnist_vae.py --output runs/mnist-vae
     python scripts/train_mnist_vae.py --dataset fashion-mnist --output runs/fashion-vae
@@ -40,13 +41,15 @@ from gen_unlearn.io import library_versions, write_json
 from gen_unlearn.tables import format_table
 
 
-def build_vae(latent_channels: int = 4) -> AutoencoderKL:
+def build_vae(latent_channels: int = 4, latent_size: int = 7) -> AutoencoderKL:
+    """28×28 -> C×7×7 through three encoder blocks (16, 32, 64 channels), or C×14×14 through the last two."""
+    blocks = {7: (16, 32, 64), 14: (32, 64)}[latent_size]
     return AutoencoderKL(
         in_channels=1,
         out_channels=1,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(16, 32, 64),
+        down_block_types=("DownEncoderBlock2D",) * len(blocks),
+        up_block_types=("UpDecoderBlock2D",) * len(blocks),
+        block_out_channels=blocks,
         layers_per_block=1,
         latent_channels=latent_channels,
         norm_num_groups=16,
@@ -105,7 +108,8 @@ def main() -> None:
     parser.add_argument("--decoder-of", type=Path, help="train only the decoder of this trained VAE (encoder frozen)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--data-root")
-    parser.add_argument("--latent-channels", type=int, help="C of the C×7×7 latents (the DiT's channels; default 4)")
+    parser.add_argument("--latent-channels", type=int, help="C of the C×S×S latents (the DiT's channels; default 4)")
+    parser.add_argument("--latent-size", type=int, choices=[7, 14], help="S of the C×S×S latents (default 7)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -135,8 +139,10 @@ def main() -> None:
     if args.decoder_of:
         if not (args.decoder_of / "config.json").is_file():
             parser.error(f"--decoder-of {args.decoder_of}: no trained AutoencoderKL there (config.json missing)")
-        if args.latent_channels is not None:
-            parser.error("--latent-channels with --decoder-of: the channels are the trained VAE's; leave it out")
+        for given in ("latent_channels", "latent_size"):
+            if getattr(args, given) is not None:
+                flag = "--" + given.replace("_", "-")
+                parser.error(f"{flag} with --decoder-of: the latents' shape is the trained VAE's; leave {flag} out")
         trained_on = encoder_record(args.decoder_of).get("args", {}).get("dataset", args.dataset)
         if trained_on != args.dataset:
             parser.error(f"--decoder-of {args.decoder_of} was trained on {trained_on}: pass --dataset {trained_on}")
@@ -144,7 +150,7 @@ def main() -> None:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     else:
-        vae = build_vae(args.latent_channels or 4).train()
+        vae = build_vae(args.latent_channels or 4, args.latent_size or 7).train()
     start = time.time()
     fit(vae, images, args)
     wall = time.time() - start

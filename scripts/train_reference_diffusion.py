@@ -78,6 +78,7 @@ def build_ddpm(names: list[str], guidance: float = 2.0) -> ClassConditionalDDPMP
 
 
 def build_dit(vae: AutoencoderKL, names: list[str], guidance: float = 2.0) -> ClassConditionalDiTPipeline:
+    """A 6-layer DiT over 7×7 tokens: a 7×7 latent in patches of 1, a 14×14 one in patches of 2."""
     latent_size = 28 // 2 ** (len(vae.config.block_out_channels) - 1)
     transformer = DiTTransformer2DModel(
         num_attention_heads=4,
@@ -86,7 +87,7 @@ def build_dit(vae: AutoencoderKL, names: list[str], guidance: float = 2.0) -> Cl
         out_channels=vae.config.latent_channels,
         num_layers=6,
         sample_size=latent_size,
-        patch_size=1,
+        patch_size=latent_size // 7,
         norm_num_groups=32,
         num_embeds_ada_norm=NUM_CLASSES,
     )

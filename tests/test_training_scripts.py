@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -19,10 +20,18 @@ def train_vae(*args: str) -> None:
     subprocess.run([*command, *small, *args], check=True, cwd=ROOT)
 
 
+def script(name: str):
+    """A script under scripts/ as a module (its functions, not its command line)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_decoder_of_trains_the_decoder_and_keeps_the_latent_space(tmp_path: Path) -> None:
     """A DiT trained on a VAE's latents keeps working with the sharper decoder: same encoder, same scale."""
     first, second = tmp_path / "vae", tmp_path / "decoder"
-    train_vae("--latent-channels", "2", "--output", str(first))
+    train_vae("--latent-channels", "2", "--latent-size", "14", "--output", str(first))
     train_vae("--decoder-of", str(first), "--output", str(second), "--lr", "0.01")
     before, after = AutoencoderKL.from_pretrained(first), AutoencoderKL.from_pretrained(second)
     assert after.config.latent_channels == 2
@@ -34,3 +43,9 @@ def test_decoder_of_trains_the_decoder_and_keeps_the_latent_space(tmp_path: Path
     record = json.loads((second / "train.json").read_text())
     assert record["encoder_trained_by"]["args"]["latent_channels"] == 2
     assert set(record["classifier_on_reconstructions"]["Shirt"]) == {"real", "reconstructed", "images"}
+
+    # the DiT of a 14×14 latent patches it into 7×7 tokens, and its pipeline samples 28×28 images
+    pipe = script("train_reference_diffusion").build_dit(after, [str(c) for c in range(10)])
+    assert pipe.transformer.config.patch_size == 2 and pipe.transformer.config.in_channels == 2
+    images = pipe([6], num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt").images
+    assert images.shape == (1, 1, 28, 28)
