@@ -96,6 +96,17 @@ def measure_pipeline(
     }
 
 
+def completed(result: dict, name: str) -> dict:
+    """A quality record with the fields older records lack (dataset, classifier, excluded classes, target)
+    derived the way `measure_pipeline` derives them."""
+    dataset = result.setdefault("dataset", dataset_of(load_pipeline(name)))
+    result.setdefault("classifier", DEFAULT_CLASSIFIERS[dataset])
+    result.setdefault("excluded_classes", excluded_classes(name))
+    worst, mean = PIPELINE_QUALITY_TARGETS.get(dataset, PIPELINE_QUALITY_TARGETS["mnist"])
+    result.setdefault("target", {"every_class": worst, "mean": mean})
+    return result
+
+
 def measure_classifier(name: str, dataset: str, data_root: str | None) -> dict:
     classifier = load_classifier(name)
     test = load_dataset(dataset, data_root, train=False)
@@ -108,9 +119,11 @@ def measure_classifier(name: str, dataset: str, data_root: str | None) -> dict:
     }
 
 
-def vae_card_line(vae_train: dict, dataset: str, latent_shape: str) -> str:
+def vae_card_line(vae_train: dict, dataset: str, channels: int, size: int) -> str:
     """The model card's VAE line; a decoder trained on over a frozen encoder (`--decoder-of`) names both runs."""
-    script = f"`scripts/train_mnist_vae.py --dataset {dataset}`"
+    flags = f" --latent-channels {channels}" if channels != 4 else ""
+    flags += f" --latent-size {size}" if size != 7 else ""
+    script = f"`scripts/train_mnist_vae.py --dataset {dataset}{flags}`"
     steps = f"{vae_train['steps']} steps in {vae_train['wall_time_s'] / 60:.0f} min ({script})"
     encoder = vae_train.get("encoder_trained_by")
     if encoder:
@@ -120,7 +133,7 @@ def vae_card_line(vae_train: dict, dataset: str, latent_shape: str) -> str:
             "(`--decoder-of`)"
         )
     return (
-        f"- VAE: `AutoencoderKL` 1×28×28 -> {latent_shape}, {steps}, test reconstruction MSE "
+        f"- VAE: `AutoencoderKL` 1×28×28 -> {channels}×{size}×{size}, {steps}, test reconstruction MSE "
         f"{vae_train['test_mse']:.4f} on [-1, 1] images, scaling factor {vae_train['scaling_factor']:.3f}\n"
     )
 
@@ -145,7 +158,7 @@ def pipeline_card(name: str, result: dict, train: dict, vae_train: dict | None =
     params = train.get("parameters", result["parameters"])
     optimizer = f"AdamW lr {arch.get('lr')} (warm-up, cosine decay)"
     minutes = train.get("wall_time_s", 0) / 60
-    vae_line = vae_card_line(vae_train, result["dataset"], vae_train["latent_shape"]) if vae_train else ""
+    vae_line = vae_card_line(vae_train, result["dataset"], *vae_train["latent_shape"]) if vae_train else ""
     return f"""---
 library_name: diffusers
 tags: [class-conditional, classifier-free-guidance, {result["dataset"]}, gen_unlearn]
@@ -224,7 +237,7 @@ def write_card(folder: Path, name: str, result: dict) -> None:
     if vae_train:  # the latents' shape from the VAE itself: 28 halved once per encoder block after the first
         config = json.loads((folder / "vae" / "config.json").read_text())
         size = 28 // 2 ** (len(config["block_out_channels"]) - 1)
-        vae_train["latent_shape"] = f"{config['latent_channels']}×{size}×{size}"
+        vae_train["latent_shape"] = (config["latent_channels"], size)
     (folder / "README.md").write_text(pipeline_card(name, result, train, vae_train))
 
 
@@ -247,7 +260,7 @@ def main() -> None:
     if args.cards_only:
         for name in args.pipelines:
             folder = Path(resolve(name, SHIPPED_PIPELINES, "pipeline"))
-            write_card(folder, Path(name).name, json.loads((folder / "quality.json").read_text()))
+            write_card(folder, Path(name).name, completed(json.loads((folder / "quality.json").read_text()), name))
         return
     results = {"classifiers": {}, "pipelines": {}}
     args.output.mkdir(parents=True, exist_ok=True)

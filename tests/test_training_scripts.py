@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
+
+from gen_unlearn.hub import PRETRAINED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,3 +52,19 @@ def test_decoder_of_trains_the_decoder_and_keeps_the_latent_space(tmp_path: Path
     assert pipe.transformer.config.patch_size == 2 and pipe.transformer.config.in_channels == 2
     images = pipe([6], num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt").images
     assert images.shape == (1, 1, 28, 28)
+
+
+def test_cards_only_rewrites_a_card_from_an_older_quality_record(tmp_path: Path) -> None:
+    """An older quality.json (no dataset, classifier or target) still gives a full card, its VAE line from the VAE."""
+    folder = tmp_path / "mnist-dit"
+    shutil.copytree(PRETRAINED_DIR / "mnist-dit", folder)
+    record = json.loads((folder / "quality.json").read_text())
+    for field in ("dataset", "classifier", "excluded_classes", "target"):
+        record.pop(field, None)
+    (folder / "quality.json").write_text(json.dumps(record))
+    (folder / "README.md").unlink()
+    command = [sys.executable, str(ROOT / "scripts" / "measure_reference_quality.py"), "--cards-only"]
+    subprocess.run([*command, "--pipelines", str(folder)], check=True, cwd=ROOT)
+    card = (folder / "README.md").read_text()
+    assert "every class ≥ 97%" in card and "`mnist-classifier`" in card
+    assert "1×28×28 -> 4×7×7" in card and "train_mnist_vae.py --dataset mnist`" in card
