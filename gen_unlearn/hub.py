@@ -20,7 +20,7 @@ from .io import atomic_directory
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 # The same recipes trained without one class: the gold standard an erased pipeline is compared with.
 RETRAINED_REFERENCES = {"mnist-ddpm-without-3": ("mnist-ddpm", 3), "fashion-ddpm-without-6": ("fashion-ddpm", 6)}
-SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit", "fashion-ddpm", *RETRAINED_REFERENCES)
+SHIPPED_PIPELINES = ("mnist-ddpm", "mnist-dit", "fashion-ddpm", "fashion-dit", *RETRAINED_REFERENCES)
 SHIPPED_CLASSIFIERS = ("mnist-classifier", "fashion-classifier")
 # The shipped pipelines' model-card targets, per dataset: (every class ≥, mean ≥) of samples judged as their class
 PIPELINE_QUALITY_TARGETS = {"mnist": (0.97, 0.97), "fashion-mnist": (0.75, 0.90)}

@@ -11,8 +11,9 @@ DiT sees latents of unit variance.
 The shipped classifier of the dataset then judges real test images and their reconstructions, class by
 class (train.json: `classifier_on_reconstructions`): a class the VAE blurs past recognition caps what a
 latent DiT on it can reach. `--measure DIR` does only that for a trained VAE (printed; JSON with --output).
-On `fashion-vae` (1,200 steps): real shirts judged shirts 65.2%, their reconstructions 41.8%; coats 84.0% ->
-52.8%; T-shirts and pullovers unchanged (first 500 test images of each class).
+On a 4×7×7 Fashion-MNIST VAE (1,200 steps): real shirts judged shirts 65.2%, their reconstructions 41.8%; coats
+84.0% -> 52.8%; T-shirts and pullovers unchanged (first 500 test images of each class). With `--latent-size 14`
+(4×14×14, the shipped `fashion-dit`'s VAE): shirts 63.8%, coats 83.6%, test MSE 0.0038 instead of 0.0168.
 
 `--decoder-of DIR` sharpens a trained VAE without moving its latent space: the encoder (and the
 `scaling_factor`) stay frozen and only the decoder trains on, so a DiT trained on DIR's latents keeps
@@ -172,7 +173,7 @@ def main() -> None:
             "scaling_factor": vae.config.scaling_factor,
             "classifier_on_reconstructions": reconstruction_accuracy(vae, test, args.dataset, args.judge_per_class),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "hardware": f"CPU, {torch.get_num_threads()} threads",
+            "hardware": f"CPU, {torch.get_num_threads()} thread(s)",
             "versions": library_versions(),
             **({"encoder_trained_by": encoder_record(args.decoder_of)} if args.decoder_of else {}),
         },

@@ -172,7 +172,7 @@ def main() -> None:
         "targets": {"test_accuracy": TARGET_ACCURACY[args.dataset], "negatives_rejected": TARGET_REJECTED},
         "wall_time_s": round(wall, 1),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "hardware": f"CPU, {torch.get_num_threads()} threads",
+        "hardware": f"CPU, {torch.get_num_threads()} thread(s)",
         "parameters": sum(p.numel() for p in model.parameters()),
         "versions": library_versions(),
     }

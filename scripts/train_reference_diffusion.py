@@ -231,7 +231,7 @@ def main() -> None:
             "wall_time_s": round(elapsed, 1),
             "args": vars(args),
             "parameters": sum(p.numel() for p in model.parameters()),
-            "hardware": f"CPU, {torch.get_num_threads()} threads",
+            "hardware": f"CPU, {torch.get_num_threads()} thread(s)",
             "final_loss_mean_last_200": sum(losses[-200:]) / max(1, len(losses[-200:])),
             "versions": library_versions(),
         },
