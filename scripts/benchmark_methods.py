@@ -14,7 +14,8 @@ reaches FA ≤ --fa-target at a FID ratio ≤ --fid-ratio-target, how many times
 and the erase wall time against the retrained model's training wall time (its train.json).
 
 Stage 2 (`--every-class`): SFR-on's defaults on every class of each pipeline (data-free, 50 steps), FA and RA
-with --every-class-samples per class, RA against the original's on the same samples.
+with --every-class-samples per class, RA against the original's on the same samples; `--set sfron.NAME=VALUE`
+measures other settings (keep a separate --output: the records are keyed by the settings).
 
 Each finished bench, each finished method within a bench and each erased class is kept under --output;
 rerunning the command resumes where it stopped. Prints the tables, writes summary.csv, every_class.csv,
@@ -35,7 +36,7 @@ from typing import Any
 import torch
 
 from gen_unlearn.cli_common import add_data_free_options, data_free_config, parse_setting
-from gen_unlearn.erasure import erase
+from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
 from gen_unlearn.hub import SHIPPED_PIPELINES, load_pipeline, resolve
@@ -197,17 +198,18 @@ def target_table(
 
 
 def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """SFR-on's defaults on each class of each pipeline: FA, RA and RA relative to the original's."""
-    rows = []
+    """SFR-on's defaults (with any --set sfron.NAME=VALUE) on each class of each pipeline: FA, RA and RA
+    relative to the original's."""
+    rows, settings = [], method_settings(args).get("sfron", {})
     for name in filter(None, args.every_class.split(",")):
         pipeline = load_pipeline(name).to(args.device)
         pipeline.set_progress_bar_config(disable=True)
         folder, label = args.output / "every_class", name.strip("/").replace("/", "-")
         key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
-        key["sfron"] = asdict(METHODS["sfron"].Config())  # the defaults measured: a changed default re-measures
+        key["sfron"] = asdict(method_config("sfron", **settings))  # the settings measured: a change re-measures
         original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
         for c in range(pipeline.num_classes):
-            record = resumed(folder, f"{label}-class{c}", key, lambda c=c, p=pipeline: erase_one(p, c, args))
+            record = resumed(folder, f"{label}-class{c}", key, lambda c=c, p=pipeline: erase_one(p, c, args, settings))
             ra_original = sum(v for k, v in original.items() if int(k) != c) / (len(original) - 1)
             rows.append(
                 {
@@ -241,10 +243,10 @@ def per_class(pipeline: Any, args: argparse.Namespace) -> dict[str, float]:
     return {str(k): float(v) for k, v in sorted(accuracy.items())}
 
 
-def erase_one(pipeline: Any, forget_class: int, args: argparse.Namespace) -> dict[str, Any]:
+def erase_one(pipeline: Any, forget_class: int, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
     training = TrainingConfig(METHODS["sfron"].default_steps, progress=False)
-    erased = erase(pipeline, forget_class, "sfron", seed=args.seed, training=training)
+    erased = erase(pipeline, forget_class, "sfron", seed=args.seed, training=training, **settings)
     wall = time.time() - start
     report = evaluate(erased, forget_class, args.every_class_samples, fid_backends=(), seed=args.seed, progress=False)
     return {
