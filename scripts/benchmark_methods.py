@@ -94,6 +94,7 @@ def run_job(args: argparse.Namespace, pipeline_name: str, forget_class: str, ret
         inception=args.inception,
         reference_per_class=args.reference_per_class,
         domain_fid=True,
+        save_pipelines=args.save_pipelines,
     )
     return folder
 
@@ -336,6 +337,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--save-pipelines",
+        action="store_true",
+        help="also write the weights at each listed step, as they are reached, to OUTPUT/JOB/pipelines/METHOD-STEPS/",
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/benchmark_methods"))
     add_data_free_options(parser)
     args = parser.parse_args()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, tiny_ddpm, tiny_dit, tiny_sets
+from conftest import SHARED, cpu_state, tiny_ddpm, tiny_dit, tiny_sets
 from PIL import Image
 
 import gen_unlearn
@@ -354,8 +354,9 @@ def tiny_bench_setup() -> tuple[Any, Any, TrainingConfig, dict[str, Any]]:
 def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path) -> None:
     pipe, sets, training, evaluation = tiny_bench_setup()
     result = bench(
-        pipe, 1, "ga,rl", "0,1,3", tmp_path / "bench", retrained=pipe, data=sets, training=training, **evaluation
-    )
+        pipe, 1, "ga,rl", "0,1,3", tmp_path / "bench", retrained=pipe, data=sets, training=training,
+        save_pipelines=True, **evaluation,
+    )  # fmt: skip
     assert [(r.method, r.steps) for r in result.rows] == [
         ("ga", 0),
         ("ga", 1),
@@ -374,6 +375,10 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     assert result.rows[2].erase_wall_time_s >= result.rows[1].erase_wall_time_s > 0
 
     out = tmp_path / "bench"
+    assert sorted(p.name for p in (out / "pipelines").iterdir()) == ["ga-1", "ga-3", "rl-1", "rl-3"]
+    saved_rl = type(pipe).from_pretrained(out / "pipelines" / "rl-3")
+    for name, tensor in cpu_state(separate.unet).items():  # the snapshot written mid-run = the finished erase
+        assert torch.equal(cpu_state(saved_rl.unet)[name], tensor), name
     assert {"results.csv", "results.json", *PLOTS} <= {p.name for p in out.iterdir()}
     lines = (out / "results.csv").read_text().splitlines()
     assert lines[0].startswith("method,steps,forgetting_accuracy") and "classifier_fd_not_inception" in lines[0]

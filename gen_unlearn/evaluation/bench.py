@@ -11,7 +11,9 @@ the time to load or generate the training data is recorded apart (it is shared a
 With an output folder, each finished evaluation (original, retrained) and each finished method's trajectory is
 kept in `results.partial/` with the key it was measured under (weights, class, steps, settings); an interrupted
 bench rerun with the same inputs reads them back and carries on with the next method. The folder is removed
-once results.json is written.
+once results.json is written. With `save_pipelines`, each snapshot is also written, as it is taken, to
+`pipelines/METHOD-STEPS/` (a pipeline directory): a long run cut short keeps the steps it reached, and the
+weights can be evaluated again elsewhere (another Inception, more samples).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
 from ..erasure import erase
-from ..io import atomic_path, fingerprint_pipeline, key_value, library_versions, resumed, write_json
+from ..io import atomic_directory, atomic_path, fingerprint_pipeline, key_value, library_versions, resumed, write_json
 from ..loop import TrainingConfig
 from ..methods import METHODS
 from ..replay import DataFreeConfig
@@ -44,6 +46,7 @@ from .features import DOMAIN_LABEL
 from .report import EvaluationReport, evaluate
 
 KEPT = "results.partial"  # each finished evaluation and method, kept until results.json is written
+SAVED = "pipelines"  # with save_pipelines: METHOD-STEPS/, a pipeline directory per snapshot
 
 PLOTS = ("fid_vs_steps.png", "fa_vs_steps.png", "fa_fid_tradeoff.png", "wall_time.png")
 
@@ -175,12 +178,16 @@ def with_states(pipeline: ClassConditionalPipeline, states: dict[str, dict[str, 
     return snapshot
 
 
-def snapshotter(steps: Sequence[int], into: dict[int, tuple[dict, float]]):
-    """An `erase` callback that copies the weights at each of `steps` (with the training time so far)."""
+def snapshotter(steps: Sequence[int], into: dict[int, tuple[dict, float]], save_as: str | None = None):
+    """An `erase` callback that copies the weights at each of `steps` (with the training time so far) and, with
+    `save_as` (a path ending in the method's name), also writes them to `{save_as}-{step}/` as a pipeline."""
 
     def snapshot(done: int, seconds: float, erased: ClassConditionalPipeline) -> None:
         if done in steps:
             into[done] = (module_states(erased), seconds)
+            if save_as is not None:
+                with atomic_directory(f"{save_as}-{done}") as tmp:
+                    erased.save_pretrained(tmp)
 
     return snapshot
 
@@ -202,6 +209,7 @@ def bench(
     data_free: DataFreeConfig | None = None,
     pipeline_name: str | None = None,
     progress: bool = True,
+    save_pipelines: bool = False,
     **evaluation: Any,
 ) -> BenchResult:
     """Erase `forget_class` with each method, evaluate at each listed step, and (with `output_dir`) write
@@ -209,8 +217,11 @@ def bench(
 
     `evaluation` goes to `evaluate` (num_samples, fid_backends, inception, classifier, reference_per_class, ...);
     its data root, dataset and seed default to those of the erase. `method_settings` maps a method to its
-    hyperparameters. With `output_dir`, an interrupted bench resumes (see the module's docstring).
+    hyperparameters. With `output_dir`, an interrupted bench resumes, and `save_pipelines` writes every
+    snapshot to `output_dir/pipelines/` (see the module's docstring).
     """
+    if save_pipelines and output_dir is None:
+        raise ValueError("save_pipelines needs an output_dir to write the snapshots into: pass output_dir")
     methods, step_list = check_bench_inputs(pipeline, methods, steps, retrained)
     forget_id = pipeline.class_id(forget_class)
     evaluation = {"data_root": data_root, "dataset": dataset, "seed": seed, "progress": progress, **evaluation}
@@ -245,7 +256,14 @@ def bench(
                 f"method-{method}",
                 method_key,
                 lambda method=method, settings=settings: erase_and_evaluate(
-                    pipeline, forget_id, method, step_list, settings, run_evaluation, pipeline_name
+                    pipeline,
+                    forget_id,
+                    method,
+                    step_list,
+                    settings,
+                    run_evaluation,
+                    pipeline_name,
+                    save_as=str(Path(output_dir) / SAVED / method) if save_pipelines else None,
                 ),
             )
             records[method] = done["record"]
@@ -293,13 +311,14 @@ def erase_and_evaluate(
     settings: dict[str, Any],
     run_evaluation: Any,
     pipeline_name: str | None,
+    save_as: str | None = None,
 ) -> dict[str, Any]:
     """One erase up to the largest listed step, the weights evaluated at each listed step (> 0): the erase's
-    run record and, per step, the evaluation report and the wall time (preparation + training so far)."""
+    run record and, per step, the evaluation report and the wall time (preparation + training so far).
+    With `save_as`, each snapshot is also written as a pipeline when it is taken (see `snapshotter`)."""
     snapshots: dict[int, tuple[dict, float]] = {}
-    erased = erase(
-        pipeline, forget_id, method=method, steps=max(step_list), on_step=snapshotter(step_list, snapshots), **settings
-    )
+    on_step = snapshotter(step_list, snapshots, save_as)
+    erased = erase(pipeline, forget_id, method=method, steps=max(step_list), on_step=on_step, **settings)
     record = erased.run_record
     prepare_s = record["timings_s"].get("prepare", 0.0)
     del erased  # the snapshots are all that is evaluated
