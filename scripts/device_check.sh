@@ -9,6 +9,7 @@
 #       && cp ../shared/data/FashionMNIST/raw/t10k-* .data/FashionMNIST/raw/    # .data/ is git-ignored
 # then run it with the device tool, carrying .whl and .data:
 #   run(command="bash scripts/device_check.sh", carry=[".whl", ".data"], timeout_s=600)
+# A whole check takes more than one call: first STAGES="evaluate scale tests", then STAGES=sa.
 #
 # What it runs, in this order (the first two alone on the GPU, so their timings are clean):
 #   1. benchmark_evaluate.py at 1,000 samples per class (the GPU target: 60 s with the reference statistics cached);
@@ -30,23 +31,28 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$OUT/
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import torch; print(torch.__version__)"; } | tee -a "$OUT/setup.log"
 mkdir -p ../shared && ln -sfn "$PWD/.data" ../shared/data  # where the tests look
 python3 scripts/make_random_inception.py --output ../shared/weights >>"$OUT/setup.log" 2>&1
-python3 scripts/make_random_dit_xl.py --output /tmp/dit-xl >>"$OUT/setup.log" 2>&1 &
-make_dit=$!
 mkdir -p /tmp/results
+stages=" ${STAGES:-evaluate scale tests sa} "
 
-timeout 150 python3 scripts/benchmark_evaluate.py --num-samples 1000 --device cuda --inception ../shared/weights \
-    --output /tmp/results/evaluate 2>&1 | tee "$OUT/evaluate.log" | grep -v "it/s\|img/s"
-wait $make_dit
-timeout "$(left 260)" python3 scripts/benchmark_scale.py /tmp/dit-xl --device cuda --mixed-precision bf16 \
-    --methods sfron,salun,sa --batch-sizes 32 --set sa.replay_samples=64 --set sa.fisher_samples=2 \
-    --set sa.fisher_timesteps=64 --output /tmp/results/scale 2>&1 | tee "$OUT/scale.log"
-
-timeout "$(left 15)" python3 scripts/benchmark_methods.py --jobs mnist-ddpm:3:mnist-ddpm-without-3 --methods sa \
-    --steps 0,1000,2500,5000,10000,20000 --num-samples 20 --reference-per-class 200 --fid-backends "" \
-    --save-pipelines --device cuda --output /tmp/sa-long >"$OUT/sa.log" 2>&1 &
-sa=$!
-timeout "$(left 20)" python3 -m pytest -n 12 -rfE --tb=line -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" | tail -60
-wait $sa
-tar -cf "$OUT/sa_pipelines.tar" -C /tmp/sa-long . 2>/dev/null
+if [[ $stages == *" evaluate "* ]]; then
+  timeout 90 python3 scripts/benchmark_evaluate.py --num-samples 1000 --device cuda --inception ../shared/weights \
+      --output /tmp/results/evaluate 2>&1 | tee "$OUT/evaluate.log" | grep -v "it/s\|img/s"
+fi
+if [[ $stages == *" scale "* ]]; then
+  python3 scripts/make_random_dit_xl.py --output /tmp/dit-xl >>"$OUT/setup.log" 2>&1
+  timeout 210 python3 scripts/benchmark_scale.py /tmp/dit-xl --device cuda --mixed-precision bf16 \
+      --methods sfron,salun,sa --batch-sizes 32 --set sa.replay_samples=64 --set sa.fisher_samples=2 \
+      --set sa.fisher_timesteps=64 --output /tmp/results/scale 2>&1 | tee "$OUT/scale.log"
+fi
+if [[ $stages == *" tests "* ]]; then
+  OMP_NUM_THREADS=1 timeout "$(left 10)" python3 -m pytest -n 14 -v -rfE --tb=line -p no:cacheprovider 2>&1 \
+      | grep -v "PASSED\|Benchmark\|warner(" | tee "$OUT/tests.log" | tail -60
+fi
+if [[ $stages == *" sa "* ]]; then
+  timeout "$(left 10)" python3 scripts/benchmark_methods.py --jobs mnist-ddpm:3:mnist-ddpm-without-3 --methods sa \
+      --steps 0,1000,2500,5000,10000,20000 --num-samples 20 --reference-per-class 200 --fid-backends "" \
+      --save-pipelines --device cuda --output /tmp/sa-long >"$OUT/sa.log" 2>&1
+  tar -cf "$OUT/sa_pipelines.tar" -C /tmp/sa-long . 2>/dev/null
+fi
 tar -cf "$OUT/results.tar" -C /tmp/results . 2>/dev/null
 ls -la "$OUT"

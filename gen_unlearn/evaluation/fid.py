@@ -190,6 +190,50 @@ def torch_fidelity_frechet(a: FeatureStatistics, b: FeatureStatistics) -> float:
     return float(fid_statistics_to_metric(_as_dict(a), _as_dict(b), verbose=False)[KEY_METRIC_FID])
 
 
+class SqrtmWithDisp:
+    """`scipy.linalg` for clean-fid 0.1.35 on a SciPy whose `sqrtm` no longer takes `disp` (SciPy removed it after
+    deprecating it in 1.16): clean-fid's `frechet_distance` calls `sqrtm(A, disp=False)` and keeps the root. The
+    root is SciPy's own; the error estimate it unpacks and ignores is SciPy's old one, ||X² − A||²_F / ||A||_F."""
+
+    def __getattr__(self, name: str) -> Any:
+        import scipy.linalg
+
+        return getattr(scipy.linalg, name)
+
+    @staticmethod
+    def sqrtm(a: np.ndarray, disp: bool = True) -> Any:
+        import scipy.linalg
+
+        root = scipy.linalg.sqrtm(a)
+        if disp:
+            return root
+        residual = np.linalg.norm(root @ root - a, "fro") ** 2 / np.linalg.norm(a, "fro")
+        return root, residual
+
+
+def sqrtm_takes_disp() -> bool:
+    import inspect
+
+    import scipy.linalg
+
+    return "disp" in inspect.signature(scipy.linalg.sqrtm).parameters
+
+
+def clean_fid_frechet(a: FeatureStatistics, b: FeatureStatistics, adapt_sqrtm: bool | None = None) -> float:
+    """clean-fid's own `frechet_distance`; on a SciPy without `sqrtm(disp=)` (`adapt_sqrtm` None: found out),
+    it runs with `SqrtmWithDisp` as its `linalg`, so the value is still clean-fid's computation."""
+    import cleanfid.fid
+
+    adapt = not sqrtm_takes_disp() if adapt_sqrtm is None else adapt_sqrtm
+    original = cleanfid.fid.linalg
+    cleanfid.fid.linalg = SqrtmWithDisp() if adapt else original
+    try:
+        with stdout_to_log(logging.WARNING):  # its note on a singular product is printed
+            return float(cleanfid.fid.frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
+    finally:
+        cleanfid.fid.linalg = original
+
+
 @contextmanager
 def stdout_to_log(level: int) -> Iterator[None]:
     """What a library prints to stdout (clean-fid's notes) goes to the gen_unlearn logger instead, line by line."""
@@ -354,10 +398,7 @@ class CleanFIDBackend(InceptionBackend):
         return FeatureStatistics(np.mean(features, axis=0), np.cov(features, rowvar=False), len(features))
 
     def frechet(self, a: FeatureStatistics, b: FeatureStatistics) -> float:
-        from cleanfid.fid import frechet_distance
-
-        with stdout_to_log(logging.WARNING):  # its note on a singular product is printed
-            return float(frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
+        return clean_fid_frechet(a, b)
 
     def version(self) -> str:
         from importlib import metadata
