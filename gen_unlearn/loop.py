@@ -57,6 +57,15 @@ class TrainingConfig:
             raise ValueError(f"mixed precision {self.mixed_precision!r}: use no, bf16 or fp16")
 
 
+def runs_on(current: torch.device, requested: torch.device | None) -> bool:
+    """Whether accelerate's device is the one asked for (None: a GPU where there is one, else the CPU)."""
+    if requested is None:
+        requested = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if current.type != requested.type:
+        return False
+    return requested.index is None or current.index == requested.index
+
+
 def _new_accelerator(config: TrainingConfig) -> Accelerator:
     device = torch.device(config.device) if config.device else None
     cpu = device is not None and device.type == "cpu"
@@ -66,13 +75,18 @@ def _new_accelerator(config: TrainingConfig) -> Accelerator:
         if device.index is not None and int(os.environ.get("WORLD_SIZE", "1")) == 1:
             torch.cuda.set_device(device)  # accelerate trains on the current CUDA device
     try:
-        return Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
+        accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
+        if runs_on(accelerator.device, device):
+            return accelerator
     except ValueError as error:
         if "already been initialized" not in str(error):
             raise
-    # accelerate keeps one global state per process; a second run in the same process with other
-    # settings (say bf16 after fp32, or another GPU) starts it afresh. The process group, if any, is kept.
-    AcceleratorState._reset_state(reset_partial_state=False)
+    # accelerate keeps one global state per process, device included: a second run in the same process with
+    # other settings (bf16 after fp32, the CPU after a GPU or back) starts it afresh. Without the reset a run
+    # asked onto the CPU after a GPU run trains on the GPU (seen on an H200). A launched run's process group
+    # (WORLD_SIZE > 1) is kept.
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    AcceleratorState._reset_state(reset_partial_state=not launched)
     return Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
 
 

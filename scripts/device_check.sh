@@ -26,7 +26,8 @@ mkdir -p "$OUT"
 deadline=$(($(date +%s) + ${CHECK_SECONDS:-570}))
 left() { echo $((deadline - $(date +%s) - $1)); }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 GEN_UNLEARN_DATA_ROOT="$PWD/.data" GEN_UNLEARN_CACHE=/tmp/gen-unlearn-cache
+# no GEN_UNLEARN_CACHE: each test worker gets a private cache, as in CI
+export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 GEN_UNLEARN_DATA_ROOT="$PWD/.data"
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$OUT/setup.log" 2>&1  # the gen-unlearn command
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import torch; print(torch.__version__)"; } | tee -a "$OUT/setup.log"
 mkdir -p ../shared && ln -sfn "$PWD/.data" ../shared/data  # where the tests look

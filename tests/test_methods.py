@@ -13,7 +13,7 @@ from gen_unlearn.data import ForgetRemainSets
 from gen_unlearn.denoiser import DenoisingObjective
 from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.io import cache_dir, fingerprint_pipeline
-from gen_unlearn.loop import Trainer, TrainingConfig
+from gen_unlearn.loop import Trainer, TrainingConfig, runs_on
 from gen_unlearn.methods import METHODS
 from gen_unlearn.methods.sa import SelectiveAmnesia
 from gen_unlearn.methods.salun import SalUn
@@ -224,6 +224,24 @@ def test_runs_with_other_precision_in_the_same_process() -> None:
         assert erased.run_record["training"]["mixed_precision"] == precision
         assert all(p.dtype == torch.float32 for p in erased.unet.parameters())
         assert erased.run_record["device"] == "cpu"
+
+
+def test_the_device_asked_for_is_the_one_accelerate_must_be_on() -> None:
+    cuda0, cuda1, cpu = torch.device("cuda:0"), torch.device("cuda:1"), torch.device("cpu")
+    assert runs_on(cpu, cpu) and runs_on(cuda1, torch.device("cuda")) and runs_on(cuda0, cuda0)
+    assert not runs_on(cuda0, cpu), "a CPU run after a GPU run must leave the GPU"
+    assert not runs_on(cpu, cuda0) and not runs_on(cuda0, cuda1)
+    assert runs_on(cuda0 if torch.cuda.is_available() else cpu, None)  # None: a GPU where there is one
+    assert runs_on(cpu, None) != torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: moving between GPU and CPU in one process")
+def test_runs_move_between_the_gpu_and_the_cpu_in_one_process() -> None:
+    pipe = tiny_ddpm()
+    for device, expected in (("cuda", "cuda"), ("cpu", "cpu"), (None, "cuda"), ("cpu", "cpu")):
+        training = TrainingConfig(steps=1, batch_size=2, progress=False, device=device)
+        erased = erase(pipe, 1, "ft", data=tiny_sets(pipe), training=training)
+        assert erased.run_record["device"].startswith(expected), (device, erased.run_record["device"])
 
 
 def test_fp16_on_cpu_is_a_clear_error() -> None:
