@@ -26,10 +26,20 @@ from gen_unlearn.io import atomic_path
 logger = logging.getLogger("make_random_inception")
 
 
-def random_inception(seed: int = 0) -> torch.jit.ScriptModule:
+def random_inception(seed: int = 0, calibration_batches: int = 2) -> torch.jit.ScriptModule:
+    """Random weights; the batch-norm statistics are those of uniform noise in [-1, 1] (the untouched defaults
+    make every feature vanish or explode, so the features would not depend on the image)."""
     torch.manual_seed(seed)
-    network = inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False).eval()
+    network = inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
     network.fc = torch.nn.Identity()
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # a plain average over the calibration batches
+            module.reset_running_stats()
+    with torch.no_grad():
+        for _ in range(calibration_batches):
+            network(torch.rand(8, 3, INCEPTION_SIZE, INCEPTION_SIZE) * 2 - 1)
+    network.eval()
     example = torch.zeros(2, 3, INCEPTION_SIZE, INCEPTION_SIZE)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notices

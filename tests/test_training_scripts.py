@@ -68,3 +68,17 @@ def test_cards_only_rewrites_a_card_from_an_older_quality_record(tmp_path: Path)
     card = (folder / "README.md").read_text()
     assert "every class ≥ 97%" in card and "`mnist-classifier`" in card
     assert "1×28×28 -> 4×7×7" in card and "train_mnist_vae.py --dataset mnist`" in card
+
+
+def test_the_random_inception_for_gpu_timing_loads_as_the_fid_network_and_sees_the_image(tmp_path: Path) -> None:
+    """make_random_inception.py (the device check's stand-in for the 84 MB weights): the FID network's file name
+    and interface, and features that depend on the image (untouched batch-norm statistics make them vanish)."""
+    from gen_unlearn.evaluation.features import InceptionNetwork
+
+    command = [sys.executable, str(ROOT / "scripts" / "make_random_inception.py"), "--output", str(tmp_path)]
+    subprocess.run(command, check=True, cwd=ROOT)
+    network = InceptionNetwork(tmp_path)
+    digits = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    features, blank = network.features(digits), network.features(torch.zeros_like(digits))
+    assert features.shape == (4, 2048) and torch.isfinite(features).all()
+    assert (features - blank).abs().mean() > 1.0 and features.std(0).mean() > 0.1
