@@ -7,7 +7,8 @@ pipelines on the same samples: the erased one with that group *restored* to the 
 original with *only* that group's change applied. Forgetting accuracy (FA, reject-aware), remaining-class
 accuracy (RA) and each class's accuracy come from `gen_unlearn.evaluate` with --num-samples per class and the
 pipeline's own sampler and guidance. A group whose restoring mends a class carries that class's damage; a group
-whose change alone forgets carries the forgetting. Prints a table and writes results.json to --output.
+whose change alone forgets carries the forgetting. Each group's movement (‖Δθ‖ / ‖θ‖) is printed first;
+`--movement-only` stops there. Prints a table and writes results.json to --output.
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ def mixed(base: Any, donor: Any, names: list[str]) -> Any:
     return pipeline
 
 
+def movement(original: Any, erased: Any, groups: dict[str, list[str]]) -> dict[str, float]:
+    """How far each group moved: ‖θ_erased − θ_original‖ / ‖θ_original‖ over the group's parameters."""
+    before = dict(getattr(original, denoiser_name(original)).named_parameters())
+    after = dict(getattr(erased, denoiser_name(erased)).named_parameters())
+    moved = {}
+    for group, members in groups.items():
+        change = sum((after[n].detach() - before[n].detach()).float().pow(2).sum().item() for n in members)
+        size = sum(before[n].detach().float().pow(2).sum().item() for n in members)
+        moved[group] = (change / size) ** 0.5 if size > 0 else float("nan")
+    return moved
+
+
 def scores(pipeline: Any, forget_class: int, num_samples: int, seed: int) -> dict[str, Any]:
     report = evaluate(pipeline, forget_class, num_samples, fid_backends=(), seed=seed, progress=False)
     per_class = {str(c): a for c, a in report.remain_accuracy.items()}
@@ -80,14 +93,13 @@ def scores(pipeline: Any, forget_class: int, num_samples: int, seed: int) -> dic
 
 def measure(original: Any, erased: Any, groups: dict[str, list[str]], args: argparse.Namespace) -> list[dict]:
     """The original, the erased pipeline, then each group restored and each group's change alone."""
-    variants = [("original", original), ("erased", erased)]
+    variants = [("original", lambda: original), ("erased", lambda: erased)]
     for group, members in groups.items():
         variants.append((f"{group}: restored", lambda m=members: mixed(erased, original, m)))
         variants.append((f"{group}: alone", lambda m=members: mixed(original, erased, m)))
     rows = []
-    for label, pipeline in variants:
-        pipeline = pipeline() if callable(pipeline) else pipeline
-        rows.append({"variant": label, **scores(pipeline, args.forget_class, args.num_samples, args.seed)})
+    for label, build in variants:
+        rows.append({"variant": label, **scores(build(), args.forget_class, args.num_samples, args.seed)})
         logger.info("%s: FA %.2f RA %.3f", label, rows[-1]["fa"], rows[-1]["ra"])
     return rows
 
@@ -101,6 +113,7 @@ def main() -> None:
     parser.add_argument("--group", action="append", default=[], metavar="NAME=REGEX", help="another group")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--movement-only", action="store_true", help="only how far each group moved (no sampling)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -111,16 +124,24 @@ def main() -> None:
         parser.error("the erased pipeline and --original have different denoisers: pass the pipeline it came from")
     patterns = {**DEFAULT_GROUPS, **dict(g.split("=", 1) for g in args.group)}
     groups = groups_of([n for n, _ in getattr(erased, denoiser_name(erased)).named_parameters()], patterns)
+    moved = movement(original, erased, groups)
+    print(
+        format_table(
+            ["group", "tensors", "‖Δθ‖ / ‖θ‖"], [[g, len(groups[g]), m] for g, m in moved.items()], number=".3f"
+        )
+    )
+    record = {"args": {**vars(args), "output": str(args.output)}, "groups": patterns, "movement": moved}
+    args.output.mkdir(parents=True, exist_ok=True)
+    if args.movement_only:
+        write_json(args.output / "results.json", {**record, "versions": library_versions()})
+        return
     rows = measure(original, erased, groups, args)
     classes = sorted(rows[0]["per_class"], key=int)
     cells = [[r["variant"], r["fa"], r["ra"], *(r["per_class"][c] for c in classes)] for r in rows]
     text = format_table(["variant", "FA", "RA", *classes], cells, number=".2f")
     print(text)
-    args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "table.txt").write_text(text + "\n")
-    record = {"args": {**vars(args), "output": str(args.output)}, "groups": patterns, "rows": rows}
-    record["tensors_per_group"] = {g: len(m) for g, m in groups.items()}
-    write_json(args.output / "results.json", {**record, "versions": library_versions()})
+    write_json(args.output / "results.json", {**record, "rows": rows, "versions": library_versions()})
 
 
 if __name__ == "__main__":

@@ -82,3 +82,28 @@ def test_the_random_inception_for_gpu_timing_loads_as_the_fid_network_and_sees_t
     features, blank = network.features(digits), network.features(torch.zeros_like(digits))
     assert features.shape == (4, 2048) and torch.isfinite(features).all()
     assert (features - blank).abs().mean() > 1.0 and features.std(0).mean() > 0.1
+
+
+def test_attribute_damage_groups_restores_and_measures_the_weights_of_a_dit() -> None:
+    """attribute_damage.py's parts on a tiny DiT: every weight in one group, a group restored is the original's
+    exactly and the rest stays erased, and only the groups that moved show movement."""
+    from conftest import tiny_dit
+
+    attribute = script("attribute_damage")
+    original = tiny_dit()
+    erased = tiny_dit()
+    with torch.no_grad():
+        for name, parameter in erased.transformer.named_parameters():
+            if "class_embedder" in name or ".ff." in name:
+                parameter.add_(0.5)
+    names = [n for n, _ in original.transformer.named_parameters()]
+    groups = attribute.groups_of(names, attribute.DEFAULT_GROUPS)
+    assert sorted(n for members in groups.values() for n in members) == sorted(names)
+    assert all("class_embedder" in n for n in groups["class embeddings"])
+    moved = attribute.movement(original, erased, groups)
+    assert moved["class embeddings"] > 0 and moved["feed-forward"] > 0
+    assert moved["attention"] == 0 and moved["adaLN modulation"] == 0
+    restored = attribute.mixed(erased, original, groups["class embeddings"])
+    after = attribute.movement(original, restored, groups)
+    assert after["class embeddings"] == 0 and after["feed-forward"] == moved["feed-forward"]
+    assert attribute.movement(original, erased, groups) == moved, "mixing copies: the erased pipeline is untouched"
