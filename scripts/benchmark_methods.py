@@ -99,16 +99,19 @@ def run_job(args: argparse.Namespace, pipeline_name: str, forget_class: str, ret
     return folder
 
 
-def method_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """--set METHOD.NAME=VALUE (one method) or NAME=VALUE (every method), as `gen-unlearn bench --set`."""
-    settings: dict[str, dict[str, Any]] = {m: {} for m in args.methods}
+def method_settings(args: argparse.Namespace, methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """--set METHOD.NAME=VALUE (one method) or NAME=VALUE (every method), as `gen-unlearn bench --set`, for
+    `methods` (default --methods). sfron.NAME is also read by --every-class, so it is no error there."""
+    methods = args.methods if methods is None else methods
+    settings: dict[str, dict[str, Any]] = {m: {} for m in methods}
     for text in args.set:
         key, value = parse_setting(text)
         method, _, name = key.rpartition(".")
-        for target in [method] if method else args.methods:
-            if target not in settings:
-                raise SystemExit(f"--set {text}: {target} is not one of --methods ({', '.join(args.methods)})")
-            settings[target][name] = value
+        for target in [method] if method else methods:
+            if target in settings:
+                settings[target][name] = value
+            elif not (target == "sfron" and args.every_class):
+                raise SystemExit(f"--set {text}: {target} is not one of --methods ({', '.join(methods)})")
     return settings
 
 
@@ -201,7 +204,7 @@ def target_table(
 def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
     """SFR-on's defaults (with any --set sfron.NAME=VALUE) on each class of each pipeline: FA, RA and RA
     relative to the original's."""
-    rows, settings = [], method_settings(args).get("sfron", {})
+    rows, settings = [], method_settings(args, ["sfron"])["sfron"]
     for name in filter(None, args.every_class.split(",")):
         pipeline = load_pipeline(name).to(args.device)
         pipeline.set_progress_bar_config(disable=True)

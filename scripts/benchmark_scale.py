@@ -53,7 +53,9 @@ def measure_sampling(args: argparse.Namespace) -> dict:
 
     pipeline = load_pipeline(args.pipeline).to(args.device)
     device = torch.device(args.device)
-    counts = {c: 1 for c in range(args.sampling_num)}
+    counts: dict[int, int] = {}  # one image of each class in turn (a 10-class pipeline gets several per class)
+    for i in range(args.sampling_num):
+        counts[i % pipeline.num_classes] = counts.get(i % pipeline.num_classes, 0) + 1
     # warm-up at the timed batch's shapes (kernel selection, allocator), two steps
     sample_counts(pipeline, counts, num_inference_steps=2, batch_size=args.sampling_num, progress=False,
                   dtype=args.dtype)  # fmt: skip

@@ -1,4 +1,4 @@
-"""The scripts that train the shipped models, run for a few steps on the real data."""
+"""The scripts under scripts/: the training scripts run for a few steps on the real data, the others on tiny inputs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from diffusers import AutoencoderKL
 
@@ -107,3 +108,16 @@ def test_attribute_damage_groups_restores_and_measures_the_weights_of_a_dit() ->
     after = attribute.movement(original, restored, groups)
     assert after["class embeddings"] == 0 and after["feed-forward"] == moved["feed-forward"]
     assert attribute.movement(original, erased, groups) == moved, "mixing copies: the erased pipeline is untouched"
+
+
+def test_benchmark_methods_settings_go_to_the_methods_they_name_and_sfron_to_every_class() -> None:
+    import argparse
+
+    bench = script("benchmark_methods")
+    sets = ["sfron.forget_label_dropout=0.1", "lr=1e-4"]
+    args = argparse.Namespace(methods=["salun", "sa"], set=sets, every_class="fashion-dit")
+    assert bench.method_settings(args) == {"salun": {"lr": 1e-4}, "sa": {"lr": 1e-4}}
+    assert bench.method_settings(args, ["sfron"]) == {"sfron": {"forget_label_dropout": 0.1, "lr": 1e-4}}
+    args.every_class = ""  # without stage 2, a setting for a method that does not run is a mistake
+    with pytest.raises(SystemExit, match="sfron is not one of --methods"):
+        bench.method_settings(args)
