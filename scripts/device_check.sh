@@ -11,12 +11,13 @@
 #   run(command="bash scripts/device_check.sh", carry=[".whl", ".data"], timeout_s=600)
 # A whole check takes more than one call: first STAGES="evaluate scale tests", then STAGES=sa.
 #
-# What it runs, in this order (the first two alone on the GPU, so their timings are clean):
-#   1. benchmark_evaluate.py at 1,000 samples per class (the GPU target: 60 s with the reference statistics cached);
-#   2. benchmark_scale.py on a random DiT-XL/2-256 (made here while 1 runs: 3.2 GB does not travel);
-#   3. the test suite (pytest -n 12) and, beside it, SA's long run on mnist-ddpm class 3 (benchmark_methods.py
-#      --save-pipelines), cut off at the call's deadline; the weights it reached come back in sa_pipelines.tar,
-#      to be evaluated on the CPU machine with the real Inception.
+# Stages, run one at a time in this order (STAGES picks some, e.g. STAGES="evaluate tests"; CHECK_SECONDS is the
+# time they share; the timed stages run alone on the GPU, so their timings are clean):
+#   evaluate  benchmark_evaluate.py at 1,000 samples per class (the GPU target: 60 s with the statistics cached);
+#   scale     benchmark_scale.py on a random DiT-XL/2-256, made there (3.2 GB does not travel);
+#   tests     the test suite, one torch thread per worker (12 workers of 16 threads each starved the machine);
+#   sa        SA's long run on mnist-ddpm class 3 (benchmark_methods.py --save-pipelines), cut off at the deadline;
+#             the weights it reached come back in sa_pipelines.tar, to be evaluated with the real Inception.
 # The 84 MB FID Inception and Fashion-MNIST's training images do not fit in a call: a random-weight Inception in
 # the same layout (make_random_inception.py) stands in for timing and for the tests, so FID values made here
 # are meaningless, and tests that train on Fashion-MNIST fail here for that reason alone.
@@ -47,7 +48,7 @@ if [[ $stages == *" scale "* ]]; then
 fi
 if [[ $stages == *" tests "* ]]; then
   OMP_NUM_THREADS=1 timeout "$(left 10)" python3 -m pytest -n 14 -v -rfE --tb=line -p no:cacheprovider 2>&1 \
-      | grep -v "PASSED\|Benchmark\|warner(" | tee "$OUT/tests.log" | tail -60
+      | grep -v "Benchmark\|warner(" | tee "$OUT/tests.log" | grep -v PASSED | tail -60
 fi
 if [[ $stages == *" sa "* ]]; then
   timeout "$(left 10)" python3 scripts/benchmark_methods.py --jobs mnist-ddpm:3:mnist-ddpm-without-3 --methods sa \
