@@ -20,7 +20,7 @@
 #             the weights it reached come back in sa_pipelines.tar, to be evaluated with the real Inception.
 # The 84 MB FID Inception and Fashion-MNIST's training images do not fit in a call: a random-weight Inception in
 # the same layout (make_random_inception.py) stands in for timing and for the tests, so FID values made here
-# are meaningless, and tests that train on Fashion-MNIST fail here for that reason alone.
+# are meaningless, and tests that read Fashion-MNIST fail there for that reason alone (its loader wants every file).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
