@@ -43,10 +43,6 @@ DEFAULT_GROUPS = {
 }
 
 
-def denoiser_name(pipeline: Any) -> str:
-    return "transformer" if hasattr(pipeline, "transformer") else "unet"
-
-
 def groups_of(names: list[str], patterns: dict[str, str]) -> dict[str, list[str]]:
     """Each pattern's parameter names (first match wins); patterns that match nothing are left out."""
     found: dict[str, list[str]] = {group: [] for group in patterns}
@@ -60,22 +56,18 @@ def groups_of(names: list[str], patterns: dict[str, str]) -> dict[str, list[str]
 
 def mixed(base: Any, donor: Any, names: list[str]) -> Any:
     """A copy of `base` whose denoiser takes the parameters `names` from `donor`."""
-    pipeline = copy.deepcopy(base)
-    target, source = (
-        getattr(pipeline, denoiser_name(base)),
-        dict(getattr(donor, denoiser_name(donor)).named_parameters()),
-    )
+    pipeline, wanted = copy.deepcopy(base), set(names)
+    source = dict(donor.denoiser.named_parameters())
     with torch.no_grad():
-        for name, parameter in target.named_parameters():
-            if name in names:
+        for name, parameter in pipeline.denoiser.named_parameters():
+            if name in wanted:
                 parameter.copy_(source[name])
     return pipeline
 
 
 def movement(original: Any, erased: Any, groups: dict[str, list[str]]) -> dict[str, float]:
     """How far each group moved: ‖θ_erased − θ_original‖ / ‖θ_original‖ over the group's parameters."""
-    before = dict(getattr(original, denoiser_name(original)).named_parameters())
-    after = dict(getattr(erased, denoiser_name(erased)).named_parameters())
+    before, after = dict(original.denoiser.named_parameters()), dict(erased.denoiser.named_parameters())
     moved = {}
     for group, members in groups.items():
         change = sum((after[n].detach() - before[n].detach()).float().pow(2).sum().item() for n in members)
@@ -120,10 +112,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     original, erased = load_pipeline(args.original), load_pipeline(args.erased)
-    if denoiser_name(original) != denoiser_name(erased):
+    if type(original.denoiser) is not type(erased.denoiser):
         parser.error("the erased pipeline and --original have different denoisers: pass the pipeline it came from")
     patterns = {**DEFAULT_GROUPS, **dict(g.split("=", 1) for g in args.group)}
-    groups = groups_of([n for n, _ in getattr(erased, denoiser_name(erased)).named_parameters()], patterns)
+    groups = groups_of([n for n, _ in erased.denoiser.named_parameters()], patterns)
     moved = movement(original, erased, groups)
     print(
         format_table(
