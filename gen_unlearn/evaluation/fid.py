@@ -191,9 +191,10 @@ def torch_fidelity_frechet(a: FeatureStatistics, b: FeatureStatistics) -> float:
 
 
 class SqrtmWithDisp:
-    """`scipy.linalg` for clean-fid 0.1.35 on a SciPy whose `sqrtm` no longer takes `disp` (SciPy removed it after
-    deprecating it in 1.16): clean-fid's `frechet_distance` calls `sqrtm(A, disp=False)` and keeps the root. The
-    root is SciPy's own; the error estimate it unpacks and ignores is SciPy's old one, ||X² − A||²_F / ||A||_F."""
+    """`scipy.linalg` for clean-fid 0.1.35 on a SciPy whose `sqrtm` no longer takes `disp` (deprecated, then
+    removed; the lent H200's SciPy refused it): clean-fid's `frechet_distance` calls `sqrtm(A, disp=False)` and
+    keeps the root. The root is SciPy's own; the error estimate it unpacks and ignores is SciPy's old one,
+    ||X² − A||²_F / ||A||_F."""
 
     def __getattr__(self, name: str) -> Any:
         import scipy.linalg
