@@ -58,9 +58,10 @@ class TrainingConfig:
 
 
 def runs_on(current: torch.device, requested: torch.device | None) -> bool:
-    """Whether accelerate's device is the one asked for (None: a GPU where there is one, else the CPU)."""
+    """Whether accelerate's device is the one asked for (None: the machine's accelerator where it has one, as
+    accelerate picks it, else the CPU)."""
     if requested is None:
-        requested = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        requested = torch.accelerator.current_accelerator(check_available=True) or torch.device("cpu")
     if current.type != requested.type:
         return False
     return requested.index is None or current.index == requested.index
@@ -69,10 +70,11 @@ def runs_on(current: torch.device, requested: torch.device | None) -> bool:
 def _new_accelerator(config: TrainingConfig) -> Accelerator:
     device = torch.device(config.device) if config.device else None
     cpu = device is not None and device.type == "cpu"
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1  # by accelerate launch: several processes
     if device is not None and device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {config.device}: no CUDA GPU is available on this machine, use cpu")
-        if device.index is not None and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        if device.index is not None and not launched:
             torch.cuda.set_device(device)  # accelerate trains on the current CUDA device
     try:
         accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
@@ -85,7 +87,6 @@ def _new_accelerator(config: TrainingConfig) -> Accelerator:
     # other settings (bf16 after fp32, the CPU after a GPU or back) starts it afresh. Without the reset a run
     # asked onto the CPU after a GPU run trains on the GPU (seen on an H200). A launched run's process group
     # (WORLD_SIZE > 1) is kept.
-    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
     AcceleratorState._reset_state(reset_partial_state=not launched)
     return Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
 

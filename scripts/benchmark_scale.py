@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -53,9 +54,8 @@ def measure_sampling(args: argparse.Namespace) -> dict:
 
     pipeline = load_pipeline(args.pipeline).to(args.device)
     device = torch.device(args.device)
-    counts: dict[int, int] = {}  # one image of each class in turn (a 10-class pipeline gets several per class)
-    for i in range(args.sampling_num):
-        counts[i % pipeline.num_classes] = counts.get(i % pipeline.num_classes, 0) + 1
+    # one image of each class in turn (a 10-class pipeline gets several per class)
+    counts = dict(Counter(i % pipeline.num_classes for i in range(args.sampling_num)))
     # warm-up at the timed batch's shapes (kernel selection, allocator), two steps
     sample_counts(pipeline, counts, num_inference_steps=2, batch_size=args.sampling_num, progress=False,
                   dtype=args.dtype)  # fmt: skip

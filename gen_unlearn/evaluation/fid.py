@@ -227,7 +227,8 @@ def clean_fid_frechet(a: FeatureStatistics, b: FeatureStatistics, adapt_sqrtm: b
 
     adapt = not sqrtm_takes_disp() if adapt_sqrtm is None else adapt_sqrtm
     original = cleanfid.fid.linalg
-    cleanfid.fid.linalg = SqrtmWithDisp() if adapt else original
+    if adapt:
+        cleanfid.fid.linalg = SqrtmWithDisp()
     try:
         with stdout_to_log(logging.WARNING):  # its note on a singular product is printed
             return float(cleanfid.fid.frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
