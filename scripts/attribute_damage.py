@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from gen_unlearn.evaluation.report import evaluate
 from gen_unlearn.hub import load_pipeline
@@ -90,7 +91,7 @@ def measure(original: Any, erased: Any, groups: dict[str, list[str]], args: argp
         variants.append((f"{group}: restored", lambda m=members: mixed(erased, original, m)))
         variants.append((f"{group}: alone", lambda m=members: mixed(original, erased, m)))
     rows = []
-    for label, build in variants:
+    for label, build in tqdm(variants, desc="variants", unit="pipeline"):
         rows.append({"variant": label, **scores(build(), args.forget_class, args.num_samples, args.seed)})
         logger.info("%s: FA %.2f RA %.3f", label, rows[-1]["fa"], rows[-1]["ra"])
     return rows
@@ -114,6 +115,8 @@ def main() -> None:
     original, erased = load_pipeline(args.original), load_pipeline(args.erased)
     if type(original.denoiser) is not type(erased.denoiser):
         parser.error("the erased pipeline and --original have different denoisers: pass the pipeline it came from")
+    if any("=" not in g for g in args.group):
+        parser.error("--group takes NAME=REGEX, e.g. --group 'adaLN=norm1\\.linear'")
     patterns = {**DEFAULT_GROUPS, **dict(g.split("=", 1) for g in args.group)}
     groups = groups_of([n for n, _ in erased.denoiser.named_parameters()], patterns)
     moved = movement(original, erased, groups)
