@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=20, help="samples per class")
     parser.add_argument("--group", action="append", default=[], metavar="NAME=REGEX", help="another group")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--movement-only", action="store_true", help="only how far each group moved (no sampling)")
     parser.add_argument("--output", type=Path, required=True)
@@ -112,7 +113,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    original, erased = load_pipeline(args.original), load_pipeline(args.erased)
+    original, erased = load_pipeline(args.original).to(args.device), load_pipeline(args.erased).to(args.device)
     if type(original.denoiser) is not type(erased.denoiser):
         parser.error("the erased pipeline and --original have different denoisers: pass the pipeline it came from")
     if any("=" not in g for g in args.group):
