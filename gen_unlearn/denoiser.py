@@ -89,8 +89,17 @@ class DenoisingObjective:
         t: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        teacher: torch.nn.Module | None = None,
     ) -> torch.Tensor:
-        """Per-sample ℓ_i = mean over dimensions of (ε − ε_θ(x_t, t, y))², shape (N,). x0 is already encoded."""
+        """Per-sample ℓ_i = mean over dimensions of (ε − ε_θ(x_t, t, y))², shape (N,). x0 is already encoded.
+
+        With a `teacher` (a frozen copy of the denoiser) the target is its prediction ε_θ*(x_t, t, y) instead
+        of ε: distillation, which has the same minimiser as the data loss where the teacher is exact and no noise.
+        """
         x_t, t, noise = self.add_noise(x0, t, noise, generator)
         eps = self.predict_noise(x_t, t, y)
-        return (eps.float() - noise.float()).pow(2).flatten(1).mean(1)
+        target = noise
+        if teacher is not None:
+            with torch.no_grad():
+                target = self.pipeline.predict_noise(x_t, t, y, model=teacher)
+        return (eps.float() - target.float()).pow(2).flatten(1).mean(1)

@@ -101,17 +101,19 @@ def run_job(args: argparse.Namespace, pipeline_name: str, forget_class: str, ret
 
 def method_settings(args: argparse.Namespace, methods: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """--set METHOD.NAME=VALUE (one method) or NAME=VALUE (every method), as `gen-unlearn bench --set`, for
-    `methods` (default --methods). sfron.NAME is also read by --every-class, so it is no error there."""
+    `methods` (default --methods). A setting for a method that no stage runs (--methods, and sfron for
+    --every-class) is an error; one for a method of the other stage is not."""
     methods = args.methods if methods is None else methods
+    runs = set(args.methods) | ({"sfron"} if args.every_class else set())
     settings: dict[str, dict[str, Any]] = {m: {} for m in methods}
     for text in args.set:
         key, value = parse_setting(text)
         method, _, name = key.rpartition(".")
+        if method and method not in runs:
+            raise SystemExit(f"--set {text}: {method} is not one of --methods ({', '.join(args.methods)})")
         for target in [method] if method else methods:
             if target in settings:
                 settings[target][name] = value
-            elif not (target == "sfron" and args.every_class):
-                raise SystemExit(f"--set {text}: {target} is not one of --methods ({', '.join(methods)})")
     return settings
 
 
@@ -354,6 +356,7 @@ def main() -> None:
     args.methods = [m for m in args.methods.split(",") if m]
     args.fid_backends = [b for b in args.fid_backends.split(",") if b]
     jobs = parse_jobs(args.jobs)
+    method_settings(args)  # a mistyped --set fails now, not after hours of stage 1
     args.output.mkdir(parents=True, exist_ok=True)
 
     start, summary, targets = time.time(), [], []

@@ -121,3 +121,6 @@ def test_benchmark_methods_settings_go_to_the_methods_they_name_and_sfron_to_eve
     args.every_class = ""  # without stage 2, a setting for a method that does not run is a mistake
     with pytest.raises(SystemExit, match="sfron is not one of --methods"):
         bench.method_settings(args)
+    args.set = ["sa.ewc_lambda=0.1"]  # stage 2 reads sfron's settings and leaves stage 1's alone
+    assert bench.method_settings(args, ["sfron"]) == {"sfron": {}}
+    assert bench.method_settings(args)["sa"] == {"ewc_lambda": 0.1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -115,10 +116,16 @@ class GenerativeUnlearner(ABC):
     def remain_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._encoded(next(self.remain_batches))
 
-    def noise_loss(self, x0: torch.Tensor, y: torch.Tensor, label_dropout: float = 0.0) -> torch.Tensor:
-        """Per-sample ℓ_i(θ; x0, y), optionally with classifier-free label dropout."""
+    def noise_loss(
+        self, x0: torch.Tensor, y: torch.Tensor, label_dropout: float = 0.0, teacher: torch.nn.Module | None = None
+    ) -> torch.Tensor:
+        """Per-sample ℓ_i(θ; x0, y), optionally with classifier-free label dropout and a teacher's target."""
         y = self.objective.drop_labels(y, label_dropout, self.generator)
-        return self.objective.loss(x0, y, generator=self.generator)
+        return self.objective.loss(x0, y, generator=self.generator, teacher=teacher)
+
+    def frozen_copy(self) -> torch.nn.Module:
+        """The denoiser as it is now (before the first step: the original), frozen, on the training device."""
+        return copy.deepcopy(self.objective.trainable).requires_grad_(False).eval()
 
     # -- the loop -------------------------------------------------------------------------------
 
