@@ -93,8 +93,8 @@ class DenoisingObjective:
     ) -> torch.Tensor:
         """Per-sample ℓ_i = mean over dimensions of (ε − ε_θ(x_t, t, y))², shape (N,). x0 is already encoded.
 
-        With a `teacher` (a frozen copy of the denoiser) the target is its prediction ε_θ*(x_t, t, y) instead
-        of ε: distillation, which has the same minimiser as the data loss where the teacher is exact and no noise.
+        With a `teacher` (a frozen copy of the denoiser) the target is its prediction ε_θ*(x_t, t, y) on the same
+        x_t instead of ε (distillation): the loss is 0 where the network predicts what the teacher does.
         """
         x_t, t, noise = self.add_noise(x0, t, noise, generator)
         eps = self.predict_noise(x_t, t, y)

@@ -109,21 +109,25 @@ def test_sfron_takes_the_remain_gradient_at_the_fast_weights(monkeypatch) -> Non
 
 
 @pytest.mark.parametrize("kind", ["ddpm", "dit"])
-def test_sfron_remain_step_can_distil_the_original(kind: str) -> None:
+def test_sfron_remain_step_can_distil_the_original(kind: str, tmp_path) -> None:
     pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
     before = cpu_state(pipe.denoiser)
     training = TrainingConfig(steps=2, batch_size=4, progress=False)
 
-    def run(target: str, alpha: float):
+    def run(target: str, alpha: float, output_dir=None):
         settings = {"fisher_batches": 2, "forget_alpha": alpha, "remain_target": target, "lr": 1e-2}
-        return erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, **settings)
+        return erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, output_dir=output_dir, **settings)
 
     def moved(erased) -> bool:
         return any(not torch.equal(p, before[n]) for n, p in cpu_state(erased.denoiser).items())
 
     assert not moved(run("original", 0.0)), "at the original the distillation target is met: nothing moves"
     assert moved(run("data", 0.0)), "while the data loss moves the same weights"
-    assert moved(run("original", 10.0)), "after a forget step the frozen original pulls back"
+    assert moved(run("original", 10.0, tmp_path / "erased"))
+    history = json.loads((tmp_path / "erased" / "run.json").read_text())["loss_history"]
+    assert len(history) == 2 and all(h["remain"] > 0 for h in history), (
+        "after each forget step the remain step is pulled to the frozen original, not to the weights being trained"
+    )
     with pytest.raises(ValueError, match="remain_target"):
         run("teacher", 0.0)
 

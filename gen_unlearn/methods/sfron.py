@@ -62,6 +62,10 @@ class SFROnConfig(MethodConfig):
     fisher_batches: int = 8
     outer_beta: float = 1.0  # β of the outer interpolation; 1 = take θ^r
 
+    def __post_init__(self) -> None:  # before any data-free sampling, not at the first step
+        if self.remain_target not in ("data", "original"):
+            raise ValueError(f"remain_target={self.remain_target!r}: use 'data' or 'original'")
+
 
 class SFROn(GenerativeUnlearner):
     name = "sfron"
@@ -70,8 +74,6 @@ class SFROn(GenerativeUnlearner):
 
     def prepare(self) -> None:
         """The Fisher-ratio mask, computed once at the initial model (and cached: only the mask, 1 bit a weight)."""
-        if self.config.remain_target not in ("data", "original"):
-            raise ValueError(f"remain_target={self.config.remain_target!r}: use 'data' or 'original'")
         self.teacher = self.frozen_copy() if self.config.remain_target == "original" else None
         self.mask = None
         if self.config.mask_gamma is not None:
