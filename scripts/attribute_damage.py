@@ -119,13 +119,12 @@ def main() -> None:
     if any("=" not in g for g in args.group):
         parser.error("--group takes NAME=REGEX, e.g. --group 'adaLN=norm1\\.linear'")
     patterns = {**DEFAULT_GROUPS, **dict(g.split("=", 1) for g in args.group)}
-    groups = groups_of([n for n, _ in erased.denoiser.named_parameters()], patterns)
-    moved = movement(original, erased, groups)
-    print(
-        format_table(
-            ["group", "tensors", "‖Δθ‖ / ‖θ‖"], [[g, len(groups[g]), m] for g, m in moved.items()], number=".3f"
-        )
-    )
+    names = [n for n, _ in erased.denoiser.named_parameters()]
+    groups = groups_of(names, patterns)
+    measured = {**groups, "whole denoiser": names}
+    moved = movement(original, erased, measured)
+    table = [[g, len(measured[g]), m] for g, m in moved.items()]
+    print(format_table(["group", "tensors", "‖Δθ‖ / ‖θ‖"], table, number=".4f"))
     record = {"args": {**vars(args), "output": str(args.output)}, "groups": patterns, "movement": moved}
     args.output.mkdir(parents=True, exist_ok=True)
     if args.movement_only:
