@@ -84,14 +84,17 @@ def generated_samples(
     """
     sampling = sampling or DataFreeConfig()
     fingerprint = fingerprint or fingerprint_pipeline(pipeline)
-    key = settings_key(
-        counts=sorted((int(c), int(n)) for c, n in counts.items()),
-        seed=seed,
-        guidance_scale=sampling.guidance_scale,
-        num_inference_steps=sampling.num_inference_steps,
-        scheduler=type(pipeline.scheduler).__name__,
-        dtype=sampling.dtype,
-    )
+    settings = {
+        "counts": sorted((int(c), int(n)) for c, n in counts.items()),
+        "seed": seed,
+        "guidance_scale": sampling.guidance_scale,
+        "num_inference_steps": sampling.num_inference_steps,
+        "scheduler": type(pipeline.scheduler).__name__,
+        "dtype": sampling.dtype,
+    }
+    if seed:  # samples cached under a seed ≠ 0 before `sample_seed` were seed 0's (on the CPU): not reused
+        settings["seeding"] = 2
+    key = settings_key(**settings)
     folder = cache_dir() / "samples" / fingerprint[:16]
     images_path, labels_path = folder / f"{key}.images.npy", folder / f"{key}.labels.npy"
     if not (images_path.exists() and labels_path.exists()):

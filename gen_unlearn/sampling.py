@@ -20,7 +20,17 @@ from .io import atomic_path
 def sample_generators(seed: int, indices: Sequence[int], device: str | torch.device = "cpu") -> list[torch.Generator]:
     """One generator per sample, seeded by (seed, sample index): sample i is the same whatever the batch size,
     and the same across pipelines, so that before/after grids line up."""
-    return [torch.Generator(device).manual_seed((seed << 40) + int(i)) for i in indices]
+    return [torch.Generator(device).manual_seed(sample_seed(seed, int(i))) for i in indices]
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The generator seed of sample `index` under `seed`, within 32 bits.
+
+    torch's CPU generator keeps only the low 32 bits of a seed, so the seed cannot sit above them (it once
+    did, and every seed drew seed 0's samples on the CPU). The index (< 2^32) XOR a 32-bit multiplicative
+    hash of the seed: one-to-one over the indices of a seed, and seed 0 leaves the index as it is.
+    """
+    return (index ^ (seed * 0x9E3779B1)) & 0xFFFF_FFFF
 
 
 def sample_index(class_id: int, j: int) -> int:
