@@ -132,6 +132,24 @@ def test_sfron_remain_step_can_distil_the_original(kind: str, tmp_path) -> None:
         run("teacher", 0.0)
 
 
+@pytest.mark.parametrize("kind", ["ddpm", "dit"])
+def test_sfron_forget_loss_ceiling_stops_the_ascent_of_samples_above_it(kind: str) -> None:
+    pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
+    before = cpu_state(pipe.denoiser)
+    training = TrainingConfig(steps=2, batch_size=4, progress=False)
+
+    def moved(ceiling: float | None) -> bool:
+        settings = {"fisher_batches": 2, "remain_alpha": 0.0, "lr": 1e-2, "forget_loss_ceiling": ceiling}
+        erased = erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, **settings)
+        return any(not torch.equal(p, before[n]) for n, p in cpu_state(erased.denoiser).items())
+
+    assert moved(None), "without a ceiling the forget step alone moves the weights"
+    assert moved(100.0), "a ceiling above every sample's loss changes nothing"
+    assert not moved(1e-9), "every sample is above the ceiling: the ascent has no gradient, nothing moves"
+    with pytest.raises(ValueError, match="forget_loss_ceiling"):
+        moved(0.0)
+
+
 def test_salun_moves_only_parameters_inside_its_mask() -> None:
     pipe = tiny_ddpm()
     before = cpu_state(pipe.unet)
