@@ -13,7 +13,8 @@ From those rows this script adds the FID ratio to the retrained model, the first
 reaches FA ≤ --fa-target at a FID ratio ≤ --fid-ratio-target, how many times more steps than SFR-on that is,
 and the erase wall time against the retrained model's training wall time (its train.json).
 
-Stage 2 (`--every-class`): SFR-on's defaults on every class of each pipeline (data-free, 50 steps), FA and RA
+Stage 2 (`--every-class`): SFR-on's defaults on every class of each pipeline (data-free, 50 steps or
+--every-class-steps), FA and RA
 with --every-class-samples per class, RA against the original's on the same samples; `--set sfron.NAME=VALUE`
 measures other settings (keep a separate --output: the records are keyed by the settings).
 
@@ -215,13 +216,17 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
         key["sfron"] = asdict(method_config("sfron", **settings))  # the settings measured: a change re-measures
         original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
         for c in range(pipeline.num_classes):
-            record = resumed(folder, f"{label}-class{c}", key, lambda c=c, p=pipeline: erase_one(p, c, args, settings))
+            erase_key = {**key, "steps": args.every_class_steps}
+            record = resumed(
+                folder, f"{label}-class{c}", erase_key, lambda c=c, p=pipeline: erase_one(p, c, args, settings)
+            )
             ra_original = sum(v for k, v in original.items() if int(k) != c) / (len(original) - 1)
             rows.append(
                 {
                     "pipeline": name,
                     "forget_class": c,
                     "name": pipeline.class_names[c],
+                    "steps": args.every_class_steps,
                     "fa": record["fa"],
                     "ra": record["ra"],
                     "ra_of_original": record["ra"] / ra_original,
@@ -251,7 +256,7 @@ def per_class(pipeline: Any, args: argparse.Namespace) -> dict[str, float]:
 
 def erase_one(pipeline: Any, forget_class: int, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
-    training = TrainingConfig(METHODS["sfron"].default_steps, progress=False)
+    training = TrainingConfig(args.every_class_steps, progress=False)
     erased = erase(pipeline, forget_class, "sfron", seed=args.seed, training=training, **settings)
     wall = time.time() - start
     report = evaluate(erased, forget_class, args.every_class_samples, fid_backends=(), seed=args.seed, progress=False)
@@ -339,6 +344,12 @@ def main() -> None:
     parser.add_argument("--fid-ratio-target", type=float, default=TARGETS["r"])
     parser.add_argument("--every-class", default="", help=f"pipelines for SFR-on on every class, e.g. {EVERY_CLASS}")
     parser.add_argument("--every-class-samples", type=int, default=100)
+    parser.add_argument(
+        "--every-class-steps",
+        type=int,
+        default=METHODS["sfron"].default_steps,
+        help="SFR-on's steps (default: its own)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
