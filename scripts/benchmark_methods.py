@@ -215,8 +215,8 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
         key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
         key["sfron"] = asdict(method_config("sfron", **settings))  # the settings measured: a change re-measures
         original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
+        erase_key = {**key, "steps": args.every_class_steps}  # the original's record does not depend on the steps
         for c in range(pipeline.num_classes):
-            erase_key = {**key, "steps": args.every_class_steps}
             record = resumed(
                 folder, f"{label}-class{c}", erase_key, lambda c=c, p=pipeline: erase_one(p, c, args, settings)
             )
