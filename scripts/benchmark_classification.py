@@ -15,7 +15,6 @@ summary) and results.csv (the summary) to --output; --resume skips runs already 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import time
@@ -27,7 +26,7 @@ import torch
 
 from gen_unlearn.classification import CLASSIFICATION_METHODS, ClassificationExperiment, TrainConfig, resolve_method
 from gen_unlearn.cli_common import parse_setting
-from gen_unlearn.io import atomic_path, library_versions, write_json
+from gen_unlearn.io import library_versions, write_csv, write_json
 
 COLUMNS = ("FA", "RA", "TA", "MIA", "avg_gap", "KL_to_retrain", "time_vs_retrain")
 TARGET_FA, TARGET_TA, TARGET_GAP, TARGET_TIME = 1.0, 1.0, 1.5, 0.10
@@ -162,10 +161,7 @@ def main() -> None:
                 "versions": library_versions(),
             },
         )
-        with atomic_path(args.output / "results.csv") as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.output / "results.csv", rows)
 
     start = time.time()
     for dataset in args.datasets.split(","):

@@ -21,7 +21,6 @@ to --output.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from gen_unlearn.evaluation import make_grid, sample_images, save_png
 from gen_unlearn.evaluation.accuracy import class_accuracy, classify
 from gen_unlearn.evaluation.classifiers import DEFAULT_CLASSIFIERS
 from gen_unlearn.hub import load_classifier, load_pipeline
-from gen_unlearn.io import atomic_path, library_versions, write_json
+from gen_unlearn.io import library_versions, write_csv, write_json
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
 
@@ -172,10 +171,7 @@ def main() -> None:
         )
     args.output.mkdir(parents=True, exist_ok=True)
     write_json(args.output / "results.json", {"args": vars(args), "rows": rows, "versions": library_versions()})
-    with atomic_path(args.output / "results.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.output / "results.csv", rows)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
 from gen_unlearn.hub import SHIPPED_PIPELINES, load_pipeline, resolve
-from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_json
+from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_csv, write_json
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
 from gen_unlearn.tables import format_table
@@ -270,15 +270,6 @@ def erase_one(pipeline: Any, forget_class: int, args: argparse.Namespace, settin
 
 
 # -- output ----------------------------------------------------------------------------------------------
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def show(rows: list[dict[str, Any]], title: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from gen_unlearn.classification import ClassificationExperiment, classification_
 from gen_unlearn.classification.memorize_to_forget import MemorizeToForget
 from gen_unlearn.classification.metrics import evaluate_classifier
 from gen_unlearn.cli_common import parse_setting
-from gen_unlearn.io import atomic_path, library_versions, write_json
+from gen_unlearn.io import atomic_path, library_versions, write_csv, write_json
 
 TARGET_FA, TARGET_TA_GAP = 1.0, 1.0
 VARIANTS = ("momentum", "plain")
@@ -140,10 +139,7 @@ def save(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "versions": library_versions(),
     }
     write_json(args.output / "results.json", record)
-    with atomic_path(args.output / "results.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.output / "results.csv", rows)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:

@@ -20,6 +20,7 @@ import argparse
 import copy
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from diffusers import AutoencoderKL, DiTTransformer2DModel, DPMSolverMultistepSc
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
-from gen_unlearn.data import forget_classes, load_dataset
+from gen_unlearn.data import LabeledImages, forget_classes, load_dataset
 from gen_unlearn.denoiser import DenoisingObjective
 from gen_unlearn.io import library_versions, load_torch, save_torch, write_json
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
@@ -101,6 +102,67 @@ def build_dit(vae: AutoencoderKL, names: list[str], guidance: float = 2.0) -> Cl
     )
 
 
+def training_set(dataset: str, data_root: str | None, excluded: tuple[int, ...] = ()) -> LabeledImages:
+    """The training split, without the `excluded` classes (a retrained reference)."""
+    train = load_dataset(dataset, data_root, train=True)
+    if excluded:
+        train = train.subset(torch.nonzero(~torch.isin(train.labels, torch.tensor(excluded))).flatten())
+        print(f"training without class(es) {list(excluded)}: {len(train)} images")
+    return train
+
+
+@dataclass
+class TrainingInputs:
+    """The denoiser's inputs for every training image: pixels (DDPM), or the VAE posterior's mean and std (DiT)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor | None
+    labels: torch.Tensor
+
+    @classmethod
+    def encode(cls, train: LabeledImages, pipe: ClassConditionalDDPMPipeline | ClassConditionalDiTPipeline):
+        images = train.as_model_input()
+        vae = getattr(pipe, "vae", None)
+        if vae is None:
+            return cls(images, None, train.labels)
+        means, stds = [], []
+        with torch.no_grad():
+            for chunk in images.split(1000):
+                dist = vae.encode(chunk).latent_dist
+                means.append(dist.mean * vae.config.scaling_factor)
+                stds.append(dist.std * vae.config.scaling_factor)
+        return cls(torch.cat(means), torch.cat(stds), train.labels)
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, len(self.labels), (size,), generator=generator)
+        x0 = self.mean[idx]
+        if self.std is not None:  # a latent drawn from the posterior
+            x0 = x0 + self.std[idx] * torch.randn(x0.shape, generator=generator)
+        return x0, self.labels[idx]
+
+
+def train_step(
+    objective: DenoisingObjective,
+    optimizer: torch.optim.Optimizer,
+    ema: EMAModel,
+    inputs: TrainingInputs,
+    batch_size: int,
+    label_dropout: float,
+    generator: torch.Generator,
+) -> float:
+    """One step of the recipe: a batch, label dropout, the bf16-autocast denoising loss, clipped AdamW, EMA."""
+    x0, y = inputs.batch(batch_size, generator)
+    y = objective.drop_labels(y, label_dropout, generator)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = objective.loss(x0, y, generator=generator).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(objective.trainable.parameters(), 1.0)
+    optimizer.step()
+    ema.step(objective.trainable.parameters())
+    return loss.item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("arch", choices=["ddpm", "dit"])
@@ -128,28 +190,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    train = load_dataset(args.dataset, args.data_root, train=True)
+    if args.arch == "dit" and args.vae is None:
+        parser.error("dit needs --vae, the AutoencoderKL trained by scripts/train_mnist_vae.py")
     excluded = forget_classes([int(c) for c in args.exclude_class.split(",")]) if args.exclude_class else ()
-    if excluded:
-        train = train.subset(torch.nonzero(~torch.isin(train.labels, torch.tensor(excluded))).flatten())
-        print(f"training without class(es) {list(excluded)}: {len(train)} images")
-    images, labels = train.as_model_input(), train.labels
+    train = training_set(args.dataset, args.data_root, excluded)
     names = list(train.class_names)
     if args.arch == "ddpm":
         pipe = build_ddpm(names, args.guidance)
-        latent_mean, latent_std = images, None
     else:
-        if args.vae is None:
-            parser.error("dit needs --vae, the AutoencoderKL trained by scripts/train_mnist_vae.py")
-        vae = AutoencoderKL.from_pretrained(args.vae).eval()
-        pipe = build_dit(vae, names, args.guidance)
-        with torch.no_grad():
-            means, stds = [], []
-            for chunk in images.split(1000):
-                dist = vae.encode(chunk).latent_dist
-                means.append(dist.mean * vae.config.scaling_factor)
-                stds.append(dist.std * vae.config.scaling_factor)
-            latent_mean, latent_std = torch.cat(means), torch.cat(stds)
+        pipe = build_dit(AutoencoderKL.from_pretrained(args.vae).eval(), names, args.guidance)
+    inputs = TrainingInputs.encode(train, pipe)
     objective = DenoisingObjective(pipe)
     model = objective.trainable
     model.train()
@@ -191,22 +241,11 @@ def main() -> None:
     start = time.time() - elapsed
     bar = tqdm(total=args.steps, initial=step, desc=f"train {args.arch}")
     while step < args.steps and (time.time() - start) < args.max_minutes * 60:
-        idx = torch.randint(0, len(labels), (args.batch_size,), generator=generator)
-        x0 = latent_mean[idx]
-        if latent_std is not None:
-            x0 = x0 + latent_std[idx] * torch.randn(x0.shape, generator=generator)
-        y = objective.drop_labels(labels[idx], args.label_dropout, generator)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = objective.loss(x0, y, generator=generator).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        ema.step(model.parameters())
+        loss = train_step(objective, optimizer, ema, inputs, args.batch_size, args.label_dropout, generator)
         step += 1
-        losses.append(loss.item())
+        losses.append(loss)
         bar.update(1)
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", lr=f"{lr_at(step):.1e}")
         if step % args.checkpoint_every == 0:
@@ -226,7 +265,7 @@ def main() -> None:
             "arch": args.arch,
             "dataset": args.dataset,
             "excluded_classes": list(excluded),
-            "training_images": len(labels),
+            "training_images": len(inputs.labels),
             "steps": step,
             "wall_time_s": round(elapsed, 1),
             "args": vars(args),

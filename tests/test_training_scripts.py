@@ -124,3 +124,16 @@ def test_benchmark_methods_settings_go_to_the_methods_they_name_and_sfron_to_eve
     args.set = ["sa.ewc_lambda=0.1"]  # stage 2 reads sfron's settings and leaves stage 1's alone
     assert bench.method_settings(args, ["sfron"]) == {"sfron": {}}
     assert bench.method_settings(args)["sa"] == {"ewc_lambda": 0.1}
+
+
+def test_benchmark_cost_times_the_retraining_recipe_of_train_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost script's retraining steps follow the retrained model's train.json: its batch size and learning
+    rate, training data without the excluded class, and each step trains the weights."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # benchmark_cost imports train_reference_diffusion
+    timer = script("benchmark_cost").RetrainTimer("mnist-ddpm-without-3", None, seed=0)
+    assert timer.batch_size == 128 and timer.optimizer.param_groups[0]["lr"] == 0.002
+    assert len(timer.inputs.labels) == 53_869 and not (timer.inputs.labels == 3).any()
+    before = [p.detach().clone() for p in timer.objective.trainable.parameters()]
+    assert timer.seconds_per_step(1) > 0
+    after = list(timer.objective.trainable.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
