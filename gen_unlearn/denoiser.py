@@ -53,8 +53,20 @@ class DenoisingObjective:
         """Images in [-1, 1] -> x0 in the denoiser's space (the VAE latent for DiT)."""
         return self.pipeline.encode(images, generator=generator)
 
-    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.pipeline.predict_noise(x_t, t, y, model=self.forward_module)
+    def predict_noise(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor,
+        guidance: float | None = None,
+        model: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
+        """ε_θ(x_t, t, y), or with `guidance` w the guided ε_θ(x_t, t, ∅) + w(ε_θ(x_t, t, y) − ε_θ(x_t, t, ∅)).
+        `model`: another network of the same layout (a frozen teacher); default the trained one."""
+        model = self.forward_module if model is None else model
+        if guidance is None:
+            return self.pipeline.predict_noise(x_t, t, y, model=model)
+        return self.pipeline.guided_noise(x_t, t, y, guidance, model=model)
 
     def drop_labels(self, y: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """Replace each label by the null label with probability p (classifier-free guidance training)."""
@@ -90,16 +102,20 @@ class DenoisingObjective:
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         teacher: torch.nn.Module | None = None,
+        guidance: float | None = None,
     ) -> torch.Tensor:
         """Per-sample ℓ_i = mean over dimensions of (ε − ε_θ(x_t, t, y))², shape (N,). x0 is already encoded.
 
         With a `teacher` (a frozen copy of the denoiser) the target is its prediction ε_θ*(x_t, t, y) on the same
-        x_t instead of ε (distillation): the loss is 0 where the network predicts what the teacher does.
+        x_t instead of ε (distillation): the loss is 0 where the network predicts what the teacher does. With a
+        teacher and a `guidance` scale w, both sides are the guided predictions (what a sampler at scale w uses).
         """
+        if guidance is not None and teacher is None:
+            raise ValueError("guidance compares guided predictions: it needs a teacher (the target ε is not guided)")
         x_t, t, noise = self.add_noise(x0, t, noise, generator)
-        eps = self.predict_noise(x_t, t, y)
+        eps = self.predict_noise(x_t, t, y, guidance)
         target = noise
         if teacher is not None:
             with torch.no_grad():
-                target = self.pipeline.predict_noise(x_t, t, y, model=teacher)
+                target = self.predict_noise(x_t, t, y, guidance, model=teacher)
         return (eps.float() - target.float()).pow(2).flatten(1).mean(1)

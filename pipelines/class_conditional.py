@@ -126,14 +126,20 @@ class ClassConditionalPipeline(DiffusionPipeline):
         raise NotImplementedError
 
     def guided_noise(
-        self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor, guidance_scale: float
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        class_labels: torch.Tensor,
+        guidance_scale: float,
+        model: torch.nn.Module | None = None,
     ) -> torch.Tensor:
-        """Classifier-free guided ε; one batched call for the conditional and the null branch."""
+        """Classifier-free guided ε; one batched call for the conditional and the null branch (`model`: as in
+        `predict_noise`)."""
         if guidance_scale == 1.0:
-            return self.predict_noise(sample, timestep, class_labels)
+            return self.predict_noise(sample, timestep, class_labels, model=model)
         null = torch.full_like(class_labels, self.null_class_id)
         eps = self.predict_noise(
-            torch.cat([sample, sample]), torch.cat([timestep, timestep]), torch.cat([class_labels, null])
+            torch.cat([sample, sample]), torch.cat([timestep, timestep]), torch.cat([class_labels, null]), model=model
         )
         eps_cond, eps_uncond = eps.chunk(2)
         return classifier_free_guidance(eps_cond, eps_uncond, guidance_scale)

@@ -59,5 +59,5 @@ class ClassConditionalDDPMPipeline(ClassConditionalPipeline):
         class_labels: torch.Tensor,
         model: torch.nn.Module | None = None,
     ) -> torch.Tensor:
-        eps = (model or self.unet)(sample, timestep, class_labels=class_labels).sample
+        eps = (self.unet if model is None else model)(sample, timestep, class_labels=class_labels).sample
         return eps[:, : self.unet.config.in_channels]

@@ -96,8 +96,9 @@ class ClassConditionalDiTPipeline(ClassConditionalPipeline):
         class_labels: torch.Tensor,
         model: torch.nn.Module | None = None,
     ) -> torch.Tensor:
-        with label_dropout_disabled(self.transformer):
-            out = (model or self.transformer)(sample, timestep=timestep, class_labels=class_labels).sample
+        model = self.transformer if model is None else model
+        with label_dropout_disabled(model):  # the module called (a teacher, a wrapper): its own embedders
+            out = model(sample, timestep=timestep, class_labels=class_labels).sample
         return out[:, : self.transformer.config.in_channels]
 
     def encode(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from conftest import tiny_ddpm, tiny_dit
@@ -20,6 +22,33 @@ def test_loss_is_the_per_sample_noise_prediction_error(tiny_pipeline) -> None:
         loss = objective.loss(x0, y, t=t, noise=noise)
     assert loss.shape == (3,)
     assert torch.allclose(loss, expected, atol=1e-5)
+
+
+def test_guided_distillation_compares_the_two_models_guided_predictions(tiny_pipeline) -> None:
+    """With a teacher and a scale w, ℓ_i = mean (g_θ − g_θ*)², g = ε(∅) + w(ε(y) − ε(∅)) on the same x_t."""
+    objective = DenoisingObjective(tiny_pipeline)
+    teacher = copy.deepcopy(tiny_pipeline.denoiser).requires_grad_(False)
+    with torch.no_grad():
+        for p in tiny_pipeline.denoiser.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    x0 = torch.randn(3, *tiny_pipeline.latent_shape)
+    y, t, noise = torch.tensor([0, 1, 2]), torch.tensor([3, 17, 49]), torch.randn(3, *tiny_pipeline.latent_shape)
+    x_t = objective.add_noise(x0, t, noise)[0]
+    null = torch.full_like(y, tiny_pipeline.null_class_id)
+
+    def guided(model, w: float) -> torch.Tensor:
+        cond, uncond = (tiny_pipeline.predict_noise(x_t, t, labels, model=model) for labels in (y, null))
+        return uncond + w * (cond - uncond)
+
+    with torch.no_grad():
+        for w in (1.0, 3.0):
+            expected = (guided(None, w) - guided(teacher, w)).pow(2).flatten(1).mean(1)
+            loss = objective.loss(x0, y, t=t, noise=noise, teacher=teacher, guidance=w)
+            assert torch.allclose(loss, expected, rtol=1e-4, atol=1e-7), (w, loss, expected)
+        plain = objective.loss(x0, y, t=t, noise=noise, teacher=teacher)
+        assert not torch.allclose(objective.loss(x0, y, t=t, noise=noise, teacher=teacher, guidance=3.0), plain)
+    with pytest.raises(ValueError, match="needs a teacher"):
+        objective.loss(x0, y, t=t, noise=noise, guidance=3.0)
 
 
 def test_loss_has_gradients_for_the_denoiser_only() -> None:

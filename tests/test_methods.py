@@ -138,6 +138,28 @@ def test_sfron_remain_step_can_distil_the_original(kind: str, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["ddpm", "dit"])
+def test_sfron_remain_guidance_distils_the_guided_prediction(kind: str) -> None:
+    pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
+    pipe.register_to_config(default_guidance_scale=4.0)
+    before = cpu_state(pipe.denoiser)
+    training = TrainingConfig(steps=2, batch_size=4, progress=False)
+
+    def erased_state(**settings) -> dict[str, torch.Tensor]:
+        settings = {"fisher_batches": 2, "lr": 1e-2, **settings}
+        return cpu_state(erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, **settings).denoiser)
+
+    assert not differs(erased_state(forget_alpha=0.0, remain_guidance=3.0), before), "the original meets the target"
+    plain, guided = erased_state(), erased_state(remain_guidance=3.0)
+    assert differs(guided, plain), "the guided prediction is another target than each label's own branch"
+    assert not differs(erased_state(remain_guidance=1.0), plain), "at scale 1 the guided prediction is the branch's"
+    assert not differs(erased_state(remain_guidance="pipeline"), erased_state(remain_guidance=4.0))
+    with pytest.raises(ValueError, match="remain_guidance"):
+        erased_state(remain_guidance=3.0, remain_target="data")
+    with pytest.raises(ValueError, match="remain_guidance"):
+        erased_state(remain_guidance="strong")
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "dit"])
 def test_sfron_forget_loss_ceiling_stops_the_ascent_of_samples_above_it(kind: str) -> None:
     pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
     before = cpu_state(pipe.denoiser)

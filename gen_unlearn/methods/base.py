@@ -117,11 +117,16 @@ class GenerativeUnlearner(ABC):
         return self._encoded(next(self.remain_batches))
 
     def noise_loss(
-        self, x0: torch.Tensor, y: torch.Tensor, label_dropout: float = 0.0, teacher: torch.nn.Module | None = None
+        self,
+        x0: torch.Tensor,
+        y: torch.Tensor,
+        label_dropout: float = 0.0,
+        teacher: torch.nn.Module | None = None,
+        guidance: float | None = None,
     ) -> torch.Tensor:
-        """Per-sample ℓ_i(θ; x0, y), optionally with classifier-free label dropout and a teacher's target."""
+        """Per-sample ℓ_i(θ; x0, y), optionally with classifier-free label dropout and a teacher's (guided) target."""
         y = self.objective.drop_labels(y, label_dropout, self.generator)
-        return self.objective.loss(x0, y, generator=self.generator, teacher=teacher)
+        return self.objective.loss(x0, y, generator=self.generator, teacher=teacher, guidance=guidance)
 
     def frozen_copy(self) -> torch.nn.Module:
         """The denoiser as it is now (before the first step: the original), frozen, on the training device."""

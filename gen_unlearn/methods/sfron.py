@@ -66,6 +66,10 @@ class SFROnConfig(MethodConfig):
     #   45%) -> FA 9/10 (pullovers 5%, 1 of 20), RA 10/10; fashion-dit FA 9/10, RA 0/10 both (RA over the
     #   original's 0.75 -> 0.73 on average: 6 classes up, 4 down).
     remain_target: str = "original"
+    # With the distilled target, the guidance scale w at which the remain step compares the two models: both
+    # sides become ε(x_t, t, ∅) + w(ε(x_t, t, y) − ε(x_t, t, ∅)), what a sampler at scale w uses (two forward
+    # passes each). "pipeline" = the pipeline's default scale; None = each sample's own branch, as labelled.
+    remain_guidance: float | str | None = None
     # A ceiling on each forget sample's loss ℓ_i: the ascent stops pushing a sample once ℓ_i reaches it
     # (min(ℓ_i, c), whose gradient is 0 above c). None = the paper's unbounded ascent. Predicting ε = 0
     # scores ℓ = 1 (ε is unit Gaussian), so c ≈ 1 means "knows no more about the class than the zero predictor".
@@ -79,6 +83,10 @@ class SFROnConfig(MethodConfig):
     def __post_init__(self) -> None:  # before any data-free sampling, not at the first step
         if self.remain_target not in ("data", "original"):
             raise ValueError(f"remain_target={self.remain_target!r}: use 'data' or 'original'")
+        if self.remain_guidance is not None and self.remain_target != "original":
+            raise ValueError("remain_guidance compares guided predictions of two models: use remain_target='original'")
+        if isinstance(self.remain_guidance, str) and self.remain_guidance != "pipeline":
+            raise ValueError(f"remain_guidance={self.remain_guidance!r}: use a scale, 'pipeline' or None")
         if self.forget_loss_ceiling is not None and self.forget_loss_ceiling <= 0:
             raise ValueError(f"forget_loss_ceiling={self.forget_loss_ceiling}: use a loss > 0, or None for no ceiling")
 
@@ -91,6 +99,9 @@ class SFROn(GenerativeUnlearner):
     def prepare(self) -> None:
         """The Fisher-ratio mask, computed once at the initial model (and cached: only the mask, 1 bit a weight)."""
         self.teacher = self.frozen_copy() if self.config.remain_target == "original" else None
+        self.remain_guidance = self.config.remain_guidance
+        if self.remain_guidance == "pipeline":
+            self.remain_guidance = float(self.objective.pipeline.config.get("default_guidance_scale", 1.0))
         self.mask = None
         if self.config.mask_gamma is not None:
             self.mask = cached_tensors(self, "fisher-ratio-mask", self.fisher_ratio_mask)
@@ -122,7 +133,7 @@ class SFROn(GenerativeUnlearner):
             return -alpha_f * (weights * ell).mean()
 
         def remain_loss() -> torch.Tensor:
-            ell = self.noise_loss(*self.remain_batch(), config.remain_label_dropout, self.teacher)
+            ell = self.noise_loss(*self.remain_batch(), config.remain_label_dropout, self.teacher, self.remain_guidance)
             terms["remain"] = ell.mean().item()
             return config.remain_alpha * ell.mean()
 
