@@ -149,10 +149,12 @@ def test_sfron_remain_guidance_distils_the_guided_prediction(kind: str) -> None:
         return cpu_state(erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, **settings).denoiser)
 
     assert not differs(erased_state(forget_alpha=0.0, remain_guidance=3.0), before), "the original meets the target"
-    plain, guided = erased_state(), erased_state(remain_guidance=3.0)
+    plain, guided = erased_state(remain_guidance=None), erased_state(remain_guidance=3.0)
     assert differs(guided, plain), "the guided prediction is another target than each label's own branch"
     assert not differs(erased_state(remain_guidance=1.0), plain), "at scale 1 the guided prediction is the branch's"
-    assert not differs(erased_state(remain_guidance="pipeline"), erased_state(remain_guidance=4.0))
+    assert not differs(erased_state(), erased_state(remain_guidance=4.0)), "by default, the pipeline's own scale"
+    data = erased_state(remain_target="data", remain_guidance=None)
+    assert not differs(erased_state(remain_target="data"), data), "the data target ε has no guided form"
     with pytest.raises(ValueError, match="remain_guidance"):
         erased_state(remain_guidance=3.0, remain_target="data")
     with pytest.raises(ValueError, match="remain_guidance"):

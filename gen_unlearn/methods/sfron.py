@@ -7,7 +7,9 @@ Each iteration s, with the Fisher-ratio mask m = 1[F_f / F_r ≥ γ] computed on
   remain step (gradient taken at θ′): L_r = α_r · (1/N) Σ_i ℓ_i(remain)
                                       θ^r = Adam(θ′, clip(∇L_r))
       with, by default, the frozen original θ* as the remain target (distillation; the paper's target ε
-      is `remain_target="data"`):  ℓ_i(remain) = ‖ε_θ*(x_t, t, y_i) − ε_θ(x_t, t, y_i)‖² / D
+      is `remain_target="data"`), compared at the sampler's guidance scale w (`remain_guidance`):
+                                      ℓ_i(remain) = ‖ε̃_θ*(x_t, t, y_i) − ε̃_θ(x_t, t, y_i)‖² / D,
+                                      ε̃(x_t, t, y) = ε(x_t, t, ∅) + w (ε(x_t, t, y) − ε(x_t, t, ∅))
   outer update:                       θ ← θ − β (θ − θ^r)          (β = 1 in the reference code)
 
 α_f decays with a cosine (reference code) or linearly (paper) from α₀. The forget step uses no label
@@ -67,9 +69,15 @@ class SFROnConfig(MethodConfig):
     #   original's 0.75 -> 0.73 on average: 6 classes up, 4 down).
     remain_target: str = "original"
     # With the distilled target, the guidance scale w at which the remain step compares the two models: both
-    # sides become ε(x_t, t, ∅) + w(ε(x_t, t, y) − ε(x_t, t, ∅)), what a sampler at scale w uses (two forward
-    # passes each). "pipeline" = the pipeline's default scale; None = each sample's own branch, as labelled.
-    remain_guidance: float | str | None = None
+    # sides become ε(x_t, t, ∅) + w(ε(x_t, t, y) − ε(x_t, t, ∅)), what a sampler at scale w uses (a batched
+    # pass over both labels each, so ≈ 25% more time a step). "pipeline" = the pipeline's default scale; None =
+    # each sample's own (label-dropped) branch. The forget step moves the conditional and unconditional
+    # predictions of other classes apart and guidance multiplies that; distilling the guided prediction holds it.
+    # Measured (data-free, 50 steps, 20 samples per class, seed 0), None -> "pipeline": FID over the retrained
+    # model's, mnist-ddpm class 3: 1.22 -> 1.12 (seed 1: 1.21 -> 1.18), fashion-ddpm class 6: 1.05 -> 1.03, FA 0,
+    # RA ≥ 0.98 in all; fashion-dit RA, class 8: 0.21 -> 0.72, class 0: 0.64 -> 0.81, class 5: 0.93 -> 0.93
+    # (FA 0.05 -> 0). Only with remain_target="original" ("data" has no guided target).
+    remain_guidance: float | str | None = "pipeline"
     # A ceiling on each forget sample's loss ℓ_i: the ascent stops pushing a sample once ℓ_i reaches it
     # (min(ℓ_i, c), whose gradient is 0 above c). None = the paper's unbounded ascent. Predicting ε = 0
     # scores ℓ = 1 (ε is unit Gaussian), so c ≈ 1 means "knows no more about the class than the zero predictor".
@@ -83,7 +91,7 @@ class SFROnConfig(MethodConfig):
     def __post_init__(self) -> None:  # before any data-free sampling, not at the first step
         if self.remain_target not in ("data", "original"):
             raise ValueError(f"remain_target={self.remain_target!r}: use 'data' or 'original'")
-        if self.remain_guidance is not None and self.remain_target != "original":
+        if isinstance(self.remain_guidance, (int, float)) and self.remain_target != "original":
             raise ValueError("remain_guidance compares guided predictions of two models: use remain_target='original'")
         if isinstance(self.remain_guidance, str) and self.remain_guidance != "pipeline":
             raise ValueError(f"remain_guidance={self.remain_guidance!r}: use a scale, 'pipeline' or None")
@@ -99,7 +107,7 @@ class SFROn(GenerativeUnlearner):
     def prepare(self) -> None:
         """The Fisher-ratio mask, computed once at the initial model (and cached: only the mask, 1 bit a weight)."""
         self.teacher = self.frozen_copy() if self.config.remain_target == "original" else None
-        self.remain_guidance = self.config.remain_guidance
+        self.remain_guidance = self.config.remain_guidance if self.teacher is not None else None
         if self.remain_guidance == "pipeline":
             self.remain_guidance = float(self.objective.pipeline.config.get("default_guidance_scale", 1.0))
         self.mask = None
