@@ -107,6 +107,19 @@ def load_pipeline(name_or_path: str | os.PathLike, scheduler: str | None = None,
     return pipeline
 
 
+def training_record(name_or_path: str | os.PathLike) -> dict | None:
+    """The train.json a pipeline was trained with (beside it or one folder up, as
+    `scripts/train_reference_diffusion.py` writes it), or None where there is none (a hub model)."""
+    try:
+        folder = Path(resolve(name_or_path, SHIPPED_PIPELINES, "pipeline"))
+    except ValueError:
+        return None
+    for candidate in (folder / "train.json", folder.parent / "train.json"):
+        if candidate.is_file():
+            return json.loads(candidate.read_text())
+    return None
+
+
 def swap_scheduler(pipeline: ClassConditionalPipeline, name: str) -> ClassConditionalPipeline:
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}")

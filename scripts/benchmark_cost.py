@@ -21,7 +21,6 @@ cost.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -35,7 +34,7 @@ from train_reference_diffusion import TrainingInputs, train_step, training_set
 
 from gen_unlearn.denoiser import DenoisingObjective
 from gen_unlearn.erasure import erase
-from gen_unlearn.hub import SHIPPED_PIPELINES, load_pipeline, resolve
+from gen_unlearn.hub import load_pipeline, training_record
 from gen_unlearn.io import CACHE_ENV, library_versions, write_csv, write_json
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.tables import format_table
@@ -43,11 +42,10 @@ from gen_unlearn.tables import format_table
 
 def recipe(retrained: str) -> dict[str, Any]:
     """The retrained model's train.json (its steps, batch size, learning rate, wall time)."""
-    folder = Path(resolve(retrained, SHIPPED_PIPELINES, "pipeline"))
-    for candidate in (folder / "train.json", folder.parent / "train.json"):
-        if candidate.is_file():
-            return json.loads(candidate.read_text())
-    raise SystemExit(f"{retrained}: no train.json beside it, so its recipe is unknown; pass a shipped retrained model")
+    record = training_record(retrained)
+    if record is None:
+        raise SystemExit(f"{retrained}: no train.json beside it, its recipe is unknown; use a shipped retrained model")
+    return record
 
 
 class RetrainTimer:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import time
 from dataclasses import asdict
@@ -40,7 +39,7 @@ from gen_unlearn.cli_common import add_data_free_options, data_free_config, pars
 from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
-from gen_unlearn.hub import SHIPPED_PIPELINES, load_pipeline, resolve
+from gen_unlearn.hub import load_pipeline, training_record
 from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_csv, write_json
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
@@ -138,16 +137,8 @@ def number(text: str) -> Any:
 
 def training_wall_time(name: str | None) -> float | None:
     """The retrained model's training wall time in seconds, from the train.json beside it (None if unknown)."""
-    if not name:
-        return None
-    try:
-        folder = Path(resolve(name, SHIPPED_PIPELINES, "pipeline"))
-    except ValueError:
-        return None
-    for candidate in (folder / "train.json", folder.parent / "train.json"):
-        if candidate.is_file():
-            return float(json.loads(candidate.read_text())["wall_time_s"])
-    return None
+    record = training_record(name) if name else None
+    return float(record["wall_time_s"]) if record else None
 
 
 def summarise_job(rows: list[dict[str, Any]], job: tuple[str, str, str | None], backend: str) -> list[dict[str, Any]]:
