@@ -5,8 +5,9 @@ shipped retrained models' `train.json` times were taken beside other jobs, so co
 at another time compares two loads as much as two methods. This script measures both in one process, in
 turns: each round times `--retrain-steps` steps of the retraining recipe (`train_reference_diffusion.train_step`:
 real training batches without the class, bf16 autocast, AdamW, EMA, at the recipe's batch size) and then one
-erase of each `--steps` count. The retraining's wall time is its median time per step × the steps in its
-`train.json` (the recipe's step cost is the same at every step); the erase's is measured whole.
+erase of each `--steps` count, for each of `--variants` (SFR-on's settings; default its defaults). The
+retraining's wall time is its median time per step × the steps in its `train.json` (the recipe's step cost is
+the same at every step); the erase's is measured whole.
 
     python scripts/benchmark_cost.py --jobs mnist-ddpm:3:mnist-ddpm-without-3,fashion-ddpm:6:fashion-ddpm-without-6 \
         --steps 25,50 --threads 1 --output runs/cost
@@ -32,6 +33,7 @@ import torch
 from diffusers.training_utils import EMAModel
 from train_reference_diffusion import TrainingInputs, train_step, training_set
 
+from gen_unlearn.cli_common import parse_setting
 from gen_unlearn.denoiser import DenoisingObjective
 from gen_unlearn.erasure import erase
 from gen_unlearn.hub import load_pipeline, training_record
@@ -81,36 +83,50 @@ def measure_job(job: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     timer = RetrainTimer(retrained, args.data_root, args.seed)
     timer.seconds_per_step(2)  # warm-up, not counted
 
-    def erase_timings(steps: int) -> dict[str, float]:
+    def erase_timings(steps: int, settings: dict[str, Any]) -> dict[str, float]:
         precision = args.mixed_precision
         training = TrainingConfig(steps, seed=args.seed, mixed_precision=precision, device="cpu", progress=False)
-        erased = erase(pipeline, int(forget_class), "sfron", training=training, seed=args.seed)
+        erased = erase(pipeline, int(forget_class), "sfron", training=training, seed=args.seed, **settings)
         return erased.run_record["timings_s"]
 
-    first = erase_timings(1)  # into the empty cache: draws the data-free samples and computes the mask
-    sampling, mask = first["data"], first["prepare"]
+    # one step of each variant into the empty cache first: draws the data-free samples, computes the mask
+    first = {label: erase_timings(1, settings) for label, settings in args.variants.items()}
+    for label in first:  # variants that share the samples or the mask found them cached: the first run's times
+        first[label] = {k: max(v, next(iter(first.values()))[k]) for k, v in first[label].items()}
     per_step: list[float] = []
-    erases: dict[int, list[dict[str, float]]] = {s: [] for s in args.steps}
+    erases: dict[tuple[str, int], list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
         per_step.append(timer.seconds_per_step(args.retrain_steps))
-        for steps in args.steps:
-            erases[steps].append(erase_timings(steps))
+        for label, settings in args.variants.items():
+            for steps in args.steps:
+                erases.setdefault((label, steps), []).append(erase_timings(steps, settings))
         print(f"{pipeline_name} round {round_ + 1}/{args.rounds}: retraining {per_step[-1]:.3f} s/step", flush=True)
-    retrain_s = statistics.median(per_step) * timer.record["steps"]
+    retrain = {"retrain_s_per_step": statistics.median(per_step), "retrain_steps": timer.record["steps"]}
+    retrain["retrain_s"] = retrain["retrain_s_per_step"] * retrain["retrain_steps"]
+    job_row = {"pipeline": pipeline_name, "forget_class": int(forget_class), "retrained": retrained}
+    job_row.update(mixed_precision=args.mixed_precision, train_json_wall_time_s=timer.record["wall_time_s"])
     rows = []
-    for steps, timings in erases.items():
-        steps_s = statistics.median(t["train"] for t in timings)
-        erase_s = statistics.median(t["copy"] for t in timings) + mask + steps_s
-        rows.append({
-            "pipeline": pipeline_name, "forget_class": int(forget_class), "retrained": retrained, "method": "sfron",
-            "mixed_precision": args.mixed_precision, "steps": steps,
-            "steps_s": steps_s, "mask_s": mask, "erase_s": erase_s, "sampling_s": sampling,
-            "retrain_s_per_step": statistics.median(per_step), "retrain_steps": timer.record["steps"],
-            "retrain_s": retrain_s, "steps_pct": 100 * steps_s / retrain_s, "erase_pct": 100 * erase_s / retrain_s,
-            "erase_with_sampling_pct": 100 * (erase_s + sampling) / retrain_s,
-            "train_json_wall_time_s": timer.record["wall_time_s"],
-        })  # fmt: skip
+    for (label, steps), timings in erases.items():
+        cost = cost_row(timings, first[label], retrain["retrain_s"])
+        rows.append({**job_row, "settings": label, "steps": steps, **cost, **retrain})
     return rows
+
+
+def cost_row(timings: list[dict[str, float]], first: dict[str, float], retrain_s: float) -> dict[str, float]:
+    """An erase's times (medians over the rounds; the samples and mask from its first, uncached run) and their
+    shares of the retraining's."""
+    steps_s = statistics.median(t["train"] for t in timings)
+    erase_s = statistics.median(t["copy"] for t in timings) + first["prepare"] + steps_s
+    return {
+        "steps_s": steps_s, "mask_s": first["prepare"], "erase_s": erase_s, "sampling_s": first["data"],
+        "steps_pct": 100 * steps_s / retrain_s, "erase_pct": 100 * erase_s / retrain_s,
+        "erase_with_sampling_pct": 100 * (erase_s + first["data"]) / retrain_s,
+    }  # fmt: skip
+
+
+def variants(texts: list[str]) -> dict[str, dict[str, Any]]:
+    """--variants: each a space-separated list of SFR-on settings NAME=VALUE ("" = the defaults), by label."""
+    return {text or "defaults": dict(parse_setting(item) for item in text.split()) for text in texts}
 
 
 def main() -> None:
@@ -123,11 +139,15 @@ def main() -> None:
     parser.add_argument(
         "--mixed-precision", default="no", choices=["no", "bf16"], help="the erase's (the recipe trained in bf16)"
     )
+    parser.add_argument(
+        "--variants", nargs="+", default=[""], help='SFR-on settings to time, each "NAME=VALUE ..." ("" = defaults)'
+    )
     parser.add_argument("--data-root", help="MNIST / Fashion-MNIST in torchvision's layout (default: the cache)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("runs/cost"))
     args = parser.parse_args()
     args.steps = [int(s) for s in args.steps.split(",")]
+    args.variants = variants(args.variants)
     if args.rounds < 1 or args.retrain_steps < 1 or min(args.steps) < 1:
         parser.error("--rounds, --retrain-steps and every --steps must be at least 1")
     torch.set_num_threads(args.threads)
@@ -136,8 +156,8 @@ def main() -> None:
         os.environ[CACHE_ENV] = cache  # an empty cache: the data-free samples are drawn (and timed) once per job
         for job in args.jobs.split(","):
             rows += measure_job(job, args)
-    columns = ["pipeline", "steps", "steps_s", "erase_s", "sampling_s", "retrain_s", "steps_pct", "erase_pct",
-               "erase_with_sampling_pct"]  # fmt: skip
+    columns = ["pipeline", "settings", "steps", "steps_s", "erase_s", "sampling_s", "retrain_s", "steps_pct",
+               "erase_pct", "erase_with_sampling_pct"]  # fmt: skip
     print("\n" + format_table(columns, [[r[c] for c in columns] for r in rows]))
     device = f"CPU, {torch.get_num_threads()} thread(s), {os.cpu_count()} cores"
     write_csv(args.output / "cost.csv", rows)
