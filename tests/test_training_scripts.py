@@ -130,7 +130,12 @@ def test_benchmark_cost_times_the_retraining_recipe_of_train_json(monkeypatch: p
     """The cost script's retraining steps follow the retrained model's train.json: its batch size and learning
     rate, training data without the excluded class, and each step trains the weights."""
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # benchmark_cost imports train_reference_diffusion
-    timer = script("benchmark_cost").RetrainTimer("mnist-ddpm-without-3", None, seed=0)
+    cost = script("benchmark_cost")
+    assert cost.variants(["", "remain_guidance=null lr=0.001"]) == {
+        "defaults": {},
+        "remain_guidance=null lr=0.001": {"remain_guidance": None, "lr": 0.001},
+    }
+    timer = cost.RetrainTimer("mnist-ddpm-without-3", None, seed=0)
     assert timer.batch_size == 128 and timer.optimizer.param_groups[0]["lr"] == 0.002
     assert len(timer.inputs.labels) == 53_869 and not (timer.inputs.labels == 3).any()
     before = [p.detach().clone() for p in timer.objective.trainable.parameters()]
