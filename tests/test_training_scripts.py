@@ -142,3 +142,11 @@ def test_benchmark_cost_times_the_retraining_recipe_of_train_json(monkeypatch: p
     assert timer.seconds_per_step(1) > 0
     after = list(timer.objective.trainable.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_sweep_sfron_splits_a_variant_into_method_loop_and_data_free_settings() -> None:
+    split = script("sweep_sfron").split_variant
+    assert split("") == ({}, {"steps": 50, "mixed_precision": "no"}, {})
+    method, loop, data_free = split("remain_guidance=null steps=25 mixed_precision=bf16 data_free_remain=1024 lr=1e-4")
+    assert method == {"remain_guidance": None, "lr": 1e-4}
+    assert loop == {"steps": 25, "mixed_precision": "bf16"} and data_free == {"remain": 1024}

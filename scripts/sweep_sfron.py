@@ -1,0 +1,112 @@
+"""SFR-on's settings side by side on one job: each variant erased, then evaluated on the benchmark's protocol.
+
+    python scripts/sweep_sfron.py mnist-ddpm 3 --retrained mnist-ddpm-without-3 --inception ../shared/weights \
+        --variants "" "remain_guidance=null" "lr=0.0002 mixed_precision=bf16" --output runs/sweep-mnist
+
+Each variant is a space-separated list of SFR-on settings NAME=VALUE ("" = the defaults), plus `steps=N`,
+`mixed_precision=bf16` and `data_free_remain=N` for the loop and the data-free samples. The evaluation is
+`scripts/benchmark_methods.py`'s (20 samples per class, reject-aware FA, torch-fidelity FID of the remaining-class
+samples against 200 real test images per class, over the retrained model's FID on the same protocol), so a row
+here equals that benchmark's row for the same settings. Without `--retrained` only FA and RA are measured.
+Rows go to `results.json` as they finish (a rerun skips the variants already measured); prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gen_unlearn.cli_common import parse_setting
+from gen_unlearn.erasure import erase
+from gen_unlearn.evaluation import evaluate
+from gen_unlearn.hub import load_pipeline
+from gen_unlearn.io import write_json
+from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.replay import DataFreeConfig
+from gen_unlearn.tables import format_table
+
+LOOP = {"steps": 50, "mixed_precision": "no"}  # the variant's loop settings and their defaults
+
+
+def split_variant(text: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A variant's (SFR-on settings, loop settings, data-free settings)."""
+    settings = dict(parse_setting(item) for item in text.split())
+    loop = {k: settings.pop(k, v) for k, v in LOOP.items()}
+    data_free = {k.removeprefix("data_free_"): settings.pop(k) for k in list(settings) if k.startswith("data_free_")}
+    return settings, loop, data_free
+
+
+def run_variant(pipeline: Any, forget_class: int, text: str, args: argparse.Namespace, base_fid: float) -> dict:
+    settings, loop, data_free = split_variant(text)
+    training = TrainingConfig(loop["steps"], mixed_precision=loop["mixed_precision"], progress=False)
+    start = time.time()
+    erased = erase(
+        pipeline, forget_class, "sfron", training=training, seed=args.seed, data_free=DataFreeConfig(**data_free),
+        **settings,
+    )  # fmt: skip
+    erase_s = time.time() - start
+    report = evaluate(erased, forget_class, **evaluation_settings(args))
+    fid = report.fid.get("torch-fidelity", math.nan)
+    worst, worst_ra = report.remain_accuracy_worst
+    return {
+        "variant": text or "defaults", "seed": args.seed, "fa": report.forgetting.forgetting_accuracy,
+        "ra": report.remain_accuracy_mean, "worst_remaining": f"{report.class_names[worst]} {worst_ra:.2f}",
+        "fid": fid, "fid_ratio_to_retrained": fid / base_fid, "erase_s": erase_s,
+        "erase_steps_s": erased.run_record["timings_s"]["train"],
+    }  # fmt: skip
+
+
+def evaluation_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """benchmark_methods' protocol; FA and RA only without a retrained model."""
+    fid = args.retrained is not None
+    return {
+        "num_samples": args.num_samples, "fid_backends": ["torch-fidelity"] if fid else [], "domain_fid": fid,
+        "inception": args.inception, "reference_per_class": args.reference_per_class, "seed": args.seed,
+        "progress": False,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline")
+    parser.add_argument("forget_class", type=int)
+    parser.add_argument("--variants", nargs="+", default=[""], help='each "NAME=VALUE ..." ("" = the defaults)')
+    parser.add_argument("--retrained", help="the retrained reference: adds the FID ratio")
+    parser.add_argument("--inception", help="the FID Inception (a TorchScript file or its folder)")
+    parser.add_argument("--num-samples", type=int, default=20, help="samples per class")
+    parser.add_argument("--reference-per-class", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    path = args.output / "results.json"
+    record = json.loads(path.read_text()) if path.exists() else {"retrained_fid": {}, "rows": []}
+    pipeline = load_pipeline(args.pipeline).to("cpu")
+    base_fid = record["retrained_fid"].get(str(args.seed), math.nan)
+    if args.retrained and math.isnan(base_fid):
+        retrained = load_pipeline(args.retrained).to("cpu")
+        base_fid = evaluate(retrained, args.forget_class, **evaluation_settings(args)).fid["torch-fidelity"]
+        record["retrained_fid"][str(args.seed)] = base_fid
+    for text in args.variants:
+        if any(r["variant"] == (text or "defaults") and r["seed"] == args.seed for r in record["rows"]):
+            continue  # measured before
+        row = run_variant(pipeline, args.forget_class, text, args, base_fid)
+        logging.info("%s", row)
+        record["rows"].append({"pipeline": args.pipeline, "forget_class": args.forget_class, **row})
+        write_json(path, record)
+    done = record["rows"]
+    columns = ["variant", "seed", "fa", "ra", "worst_remaining", "fid", "fid_ratio_to_retrained", "erase_s"]
+    print("\n" + format_table(columns, [[r[c] for c in columns] for r in done]))
+
+
+if __name__ == "__main__":
+    main()
