@@ -28,7 +28,7 @@ from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation import evaluate
 from gen_unlearn.hub import load_pipeline
 from gen_unlearn.io import write_json
-from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.loop import TrainingConfig, default_device
 from gen_unlearn.replay import DataFreeConfig
 from gen_unlearn.tables import format_table
 
@@ -45,7 +45,7 @@ def split_variant(text: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
 
 def run_variant(pipeline: Any, forget_class: int, text: str, args: argparse.Namespace, base_fid: float) -> dict:
     settings, loop, data_free = split_variant(text)
-    training = TrainingConfig(loop["steps"], mixed_precision=loop["mixed_precision"], progress=False)
+    training = TrainingConfig(loop["steps"], mixed_precision=loop["mixed_precision"], device=args.device)
     start = time.time()
     erased = erase(
         pipeline, forget_class, "sfron", training=training, seed=args.seed, data_free=DataFreeConfig(**data_free),
@@ -69,7 +69,7 @@ def evaluation_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "num_samples": args.num_samples, "fid_backends": ["torch-fidelity"] if fid else [], "domain_fid": fid,
         "inception": args.inception, "reference_per_class": args.reference_per_class, "seed": args.seed,
-        "progress": False,
+        "progress": True,
     }  # fmt: skip
 
 
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=20, help="samples per class")
     parser.add_argument("--reference-per-class", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=default_device(), help="default: a GPU where there is one")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
@@ -90,10 +91,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     path = args.output / "results.json"
     record = json.loads(path.read_text()) if path.exists() else {"retrained_fid": {}, "rows": []}
-    pipeline = load_pipeline(args.pipeline).to("cpu")
+    pipeline = load_pipeline(args.pipeline).to(args.device)
     base_fid = record["retrained_fid"].get(str(args.seed), math.nan)
     if args.retrained and math.isnan(base_fid):
-        retrained = load_pipeline(args.retrained).to("cpu")
+        retrained = load_pipeline(args.retrained).to(args.device)
         base_fid = evaluate(retrained, args.forget_class, **evaluation_settings(args)).fid["torch-fidelity"]
         record["retrained_fid"][str(args.seed)] = base_fid
     for text in args.variants:
