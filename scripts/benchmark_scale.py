@@ -3,6 +3,8 @@
     python scripts/make_random_dit_xl.py --output runs/dit-xl                       # once
     python scripts/benchmark_scale.py runs/dit-xl --device cuda --mixed-precision bf16 \\
         --methods sfron,salun,sa --batch-sizes 32 --output runs/scale-h100
+    python scripts/benchmark_scale.py runs/dit-xl --methods sfron --batch-sizes 16 --grad-accum 2 --skip-sampling \
+        --output runs/scale-accumulated     # the same 32 samples a step, in two micro-batches
     python scripts/benchmark_scale.py runs/dit-xl --device cpu --methods sfron --batch-sizes 1 \\
         --timed-steps 1 --set sfron.fisher_batches=2 --skip-sampling --output runs/scale-cpu   # the 2-core CPU
 
@@ -91,8 +93,8 @@ def measure_erase(args: argparse.Namespace) -> dict:
     steps = args.warmup_steps + args.timed_steps
     marks: list[float] = []
     training = TrainingConfig(
-        steps=steps, batch_size=args.batch_size, mixed_precision=args.mixed_precision, device=args.device,
-        progress=False,
+        steps=steps, batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        mixed_precision=args.mixed_precision, device=args.device, progress=False,
     )  # fmt: skip
     settings = json.loads(args.settings)
 
@@ -115,6 +117,7 @@ def measure_erase(args: argparse.Namespace) -> dict:
         "method": args.method,
         "batch_size": args.batch_size,
         "mixed_precision": args.mixed_precision,
+        "grad_accum": args.grad_accum,
         "settings": settings,
         "prepare_s": prepare_s,
         "s_per_step": step_s,
@@ -131,7 +134,7 @@ def run_child(args: argparse.Namespace, **overrides) -> dict:
     argv += [f"--{k.replace('_', '-')}={v}" for k, v in overrides.items()]
     argv += ["--mixed-precision", args.mixed_precision, "--warmup-steps", str(args.warmup_steps)]
     argv += ["--timed-steps", str(args.timed_steps), "--sampling-steps", str(args.sampling_steps)]
-    argv += ["--sampling-num", str(args.sampling_num)]
+    argv += ["--sampling-num", str(args.sampling_num), "--grad-accum", str(args.grad_accum)]
     done = subprocess.run(argv, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -150,6 +153,12 @@ def method_settings(args: argparse.Namespace, method: str) -> dict:
     return settings
 
 
+def batch(row: dict) -> str:
+    """The batch size, ×k where each step accumulates k micro-batches of it."""
+    k = row.get("grad_accum", 1)
+    return str(row["batch_size"]) if k == 1 else f"{row['batch_size']}×{k}"
+
+
 def table(rows: list[dict]) -> str:
     sampling = [r for r in rows if r.get("kind") == "sampling"]
     lines = ["sampling            dtype   images  steps  img/s    peak GiB"] if sampling else []
@@ -161,13 +170,13 @@ def table(rows: list[dict]) -> str:
             f"{'':<20}{r['dtype']:<8}{r['images']:>6}{r['steps']:>7}{r['img_per_s']:>7.2f}{r['peak_gib']:>12.1f}"
         )
     lines += [""] if sampling else []
-    lines += ["method  batch  precision  prepare s  s/step   default steps  projected   peak GiB"]
+    lines += ["method   batch  precision  prepare s  s/step   default steps  projected   peak GiB"]
     for r in (r for r in rows if r.get("kind") == "erase"):
         if "error" in r:
-            lines.append(f"{r['method']:<8}{r['batch_size']:>5}  error: {r['error']}")
+            lines.append(f"{r['method']:<8}{batch(r):>6}  error: {r['error']}")
             continue
         lines.append(
-            f"{r['method']:<8}{r['batch_size']:>5}  {r['mixed_precision']:<9}{r['prepare_s']:>10.1f}"
+            f"{r['method']:<8}{batch(r):>6}  {r['mixed_precision']:<9}{r['prepare_s']:>10.1f}"
             f"{r['s_per_step']:>8.2f}{r['default_steps']:>15}{r['projected_s'] / 60:>9.1f} min{r['peak_gib']:>10.1f}"
         )
     return "\n".join(lines)
@@ -180,6 +189,12 @@ def main() -> None:
     parser.add_argument("--methods", default="sfron,salun,sa")
     parser.add_argument("--batch-sizes", default="32")
     parser.add_argument("--mixed-precision", default="bf16", choices=["no", "bf16", "fp16"])
+    parser.add_argument(
+        "--grad-accum",
+        type=int,
+        default=1,
+        help="gradient accumulation steps: each step runs this many micro-batches of the batch size",
+    )
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--timed-steps", type=int, default=5)
     parser.add_argument("--sampling-steps", type=int, default=25)

@@ -14,7 +14,9 @@
 # Stages, run one at a time in this order (STAGES picks some, e.g. STAGES="evaluate tests"; CHECK_SECONDS is the
 # time they share; the timed stages run alone on the GPU, so their timings are clean):
 #   evaluate  benchmark_evaluate.py at 1,000 samples per class (the GPU target: 60 s with the statistics cached);
-#   scale     benchmark_scale.py on a random DiT-XL/2-256, made there (3.2 GB does not travel);
+#   scale     benchmark_scale.py on a random DiT-XL/2-256, made there (3.2 GB does not travel), SCALE_METHODS
+#             (default sfron,salun,sa) with SCALE_ARGS (e.g. --skip-sampling, --batch-sizes 16 --grad-accum 2),
+#             then SFR-on with remain_guidance=null (SCALE_UNGUIDED=0 skips it);
 #   tests     the test suite, one torch thread per worker (12 workers of 16 threads each starved the machine);
 #   sa        SA's long run on mnist-ddpm class 3 (benchmark_methods.py --save-pipelines), cut off at the deadline;
 #             the weights it reached come back in sa_pipelines.tar, to be evaluated with the real Inception.
@@ -43,8 +45,12 @@ fi
 if [[ $stages == *" scale "* ]]; then
   python3 scripts/make_random_dit_xl.py --output /tmp/dit-xl >>"$OUT/setup.log" 2>&1
   timeout 210 python3 scripts/benchmark_scale.py /tmp/dit-xl --device cuda --mixed-precision bf16 \
-      --methods sfron,salun,sa --batch-sizes 32 --set sa.replay_samples=64 --set sa.fisher_samples=2 \
-      --set sa.fisher_timesteps=64 --output /tmp/results/scale 2>&1 | tee "$OUT/scale.log"
+      --methods "${SCALE_METHODS:-sfron,salun,sa}" --batch-sizes 32 --set sa.replay_samples=64 --set sa.fisher_samples=2 \
+      --set sa.fisher_timesteps=64 ${SCALE_ARGS:-} --output /tmp/results/scale 2>&1 | tee "$OUT/scale.log"
+  # SFR-on's remain step with the old per-branch distillation, to compare the guided default's time and memory with
+  [[ ${SCALE_UNGUIDED:-1} == 1 ]] && timeout 90 python3 scripts/benchmark_scale.py /tmp/dit-xl --device cuda --mixed-precision bf16 --methods sfron \
+      --batch-sizes 32 --skip-sampling --set sfron.remain_guidance=null --output /tmp/results/scale-unguided 2>&1 \
+      | tee "$OUT/scale-unguided.log"
 fi
 if [[ $stages == *" tests "* ]]; then
   OMP_NUM_THREADS=1 timeout "$(left 10)" python3 -m pytest -n 14 -v -rfE --tb=line -p no:cacheprovider 2>&1 \

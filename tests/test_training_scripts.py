@@ -150,3 +150,16 @@ def test_sweep_sfron_splits_a_variant_into_method_loop_and_data_free_settings() 
     method, loop, data_free = split("remain_guidance=null steps=25 mixed_precision=bf16 data_free_remain=1024 lr=1e-4")
     assert method == {"remain_guidance": None, "lr": 1e-4}
     assert loop == {"steps": 25, "mixed_precision": "bf16"} and data_free == {"remain": 1024}
+
+
+def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_path: Path) -> None:
+    """The accumulated row of the README's DiT-XL table (batch 16 × 2), here on a shipped pipeline on the CPU."""
+    command = [sys.executable, "scripts/benchmark_scale.py", "mnist-dit", "--device", "cpu", "--methods", "sfron"]
+    command += ["--batch-sizes", "2", "--grad-accum", "2", "--warmup-steps", "1", "--timed-steps", "1"]
+    command += ["--skip-sampling", "--set", "sfron.fisher_batches=1", "--output", str(tmp_path)]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+    (row,) = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert "error" not in row, row
+    assert (row["method"], row["batch_size"], row["grad_accum"], row["device"]) == ("sfron", 2, 2, "cpu")
+    assert row["s_per_step"] > 0 and row["peak_gib"] > 0
+    assert "sfron      2×2" in (tmp_path / "table.txt").read_text()
