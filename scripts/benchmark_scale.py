@@ -3,7 +3,7 @@
     python scripts/make_random_dit_xl.py --output runs/dit-xl                       # once
     python scripts/benchmark_scale.py runs/dit-xl --device cuda --mixed-precision bf16 \\
         --methods sfron,salun,sa --batch-sizes 32 --output runs/scale-h100
-    python scripts/benchmark_scale.py runs/dit-xl --methods sfron --batch-sizes 16 --grad-accum 2 --skip-sampling \
+    python scripts/benchmark_scale.py runs/dit-xl --methods sfron --batch-sizes 16 --grad-accum 2 --skip-sampling \\
         --output runs/scale-accumulated     # the same 32 samples a step, in two micro-batches
     python scripts/benchmark_scale.py runs/dit-xl --device cpu --methods sfron --batch-sizes 1 \\
         --timed-steps 1 --set sfron.fisher_batches=2 --skip-sampling --output runs/scale-cpu   # the 2-core CPU
