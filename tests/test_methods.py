@@ -117,7 +117,9 @@ EXACT_DEVICE = "cpu"
 
 @pytest.mark.parametrize("kind", ["ddpm", "dit"])
 @pytest.mark.parametrize("guidance", [None, 3.0])
-def test_sfron_remain_loss_at_the_original_is_zero_on_the_training_device(kind: str, guidance, tmp_path) -> None:
+def test_sfron_remain_loss_at_the_original_is_zero_on_the_training_device(
+    kind: str, guidance: float | None, tmp_path
+) -> None:
     pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
     training = TrainingConfig(steps=1, batch_size=4, progress=False)  # the machine's accelerator where it has one
     settings = {"fisher_batches": 2, "forget_alpha": 0.0, "remain_guidance": guidance, "lr": 1e-2}
