@@ -8,7 +8,8 @@ Each variant is a space-separated list of SFR-on settings NAME=VALUE ("" = the d
 `scripts/benchmark_methods.py`'s (20 samples per class, reject-aware FA, torch-fidelity FID of the remaining-class
 samples against 200 real test images per class, over the retrained model's FID on the same protocol), so a row
 here equals that benchmark's row for the same settings. Without `--retrained` only FA and RA are measured.
-Rows go to `results.json` as they finish (a rerun skips the variants already measured); prints the table.
+Rows go to `results.json` as they finish (a rerun with the same protocol skips the variants already measured, and
+one with other samples or classes is refused); prints the table.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     path = args.output / "results.json"
     record = json.loads(path.read_text()) if path.exists() else {"retrained_fid": {}, "rows": []}
+    protocol = {"pipeline": args.pipeline, "forget_class": args.forget_class, "retrained": args.retrained,
+                "num_samples": args.num_samples, "reference_per_class": args.reference_per_class}  # fmt: skip
+    if record.setdefault("protocol", protocol) != protocol:
+        raise SystemExit(f"{path} holds rows measured with {record['protocol']}: give another --output for {protocol}")
     pipeline = load_pipeline(args.pipeline).to(args.device)
     base_fid = record["retrained_fid"].get(str(args.seed), math.nan)
     if args.retrained and math.isnan(base_fid):

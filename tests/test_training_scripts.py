@@ -152,6 +152,16 @@ def test_sweep_sfron_splits_a_variant_into_method_loop_and_data_free_settings() 
     assert loop == {"steps": 25, "mixed_precision": "bf16"} and data_free == {"remain": 1024}
 
 
+def test_sweep_sfron_refuses_to_mix_rows_of_another_protocol(tmp_path: Path) -> None:
+    """A rerun skips measured variants and reuses the retrained FID, so it must be the same protocol."""
+    protocol = {"pipeline": "mnist-ddpm", "forget_class": 3, "retrained": "mnist-ddpm-without-3",
+                "num_samples": 20, "reference_per_class": 200}  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps({"retrained_fid": {"0": 45.1}, "rows": [], "protocol": protocol}))
+    command = [sys.executable, "scripts/sweep_sfron.py", "mnist-ddpm", "3", "--retrained", "mnist-ddpm-without-3"]
+    done = subprocess.run([*command, "--num-samples", "100", "--output", str(tmp_path)], cwd=ROOT, capture_output=True)
+    assert done.returncode != 0 and b"give another --output" in done.stderr
+
+
 def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_path: Path) -> None:
     """The accumulated row of the README's DiT-XL table (batch 16 × 2), here on a shipped pipeline on the CPU."""
     command = [sys.executable, "scripts/benchmark_scale.py", "mnist-dit", "--device", "cpu", "--methods", "sfron"]
