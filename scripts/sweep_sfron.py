@@ -74,6 +74,16 @@ def evaluation_settings(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def save_row(path: Path, record: dict, row: dict) -> dict:
+    """Adds a row to the file as it is now: another sweep with the same --output may have added rows meanwhile."""
+    if path.exists():
+        latest = json.loads(path.read_text())
+        record = {**latest, "retrained_fid": {**record["retrained_fid"], **latest["retrained_fid"]}}
+    record["rows"] = [*record.get("rows", []), row]
+    write_json(path, record)
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline")
@@ -89,7 +99,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)  # after the libraries' own
     path = args.output / "results.json"
     record = json.loads(path.read_text()) if path.exists() else {"retrained_fid": {}, "rows": []}
     protocol = {"pipeline": args.pipeline, "forget_class": args.forget_class, "retrained": args.retrained,
@@ -107,8 +117,7 @@ def main() -> None:
             continue  # measured before
         row = run_variant(pipeline, args.forget_class, text, args, base_fid)
         logging.info("%s", row)
-        record["rows"].append({"pipeline": args.pipeline, "forget_class": args.forget_class, **row})
-        write_json(path, record)
+        record = save_row(path, record, {"pipeline": args.pipeline, "forget_class": args.forget_class, **row})
     done = record["rows"]
     columns = ["variant", "seed", "fa", "ra", "worst_remaining", "fid", "fid_ratio_to_retrained", "erase_s"]
     print("\n" + format_table(columns, [[r[c] for c in columns] for r in done]))
