@@ -42,7 +42,7 @@ class SFROnConfig(MethodConfig):
     # RA 93.9% vs 99.3%, FA 0% both). What matters is α₀/α_r: at 3/5 class 3 was not forgotten (FA 84%).
     # With the guided distilled remain step (100 samples per class, docs/results/sfron_fid_100_samples.csv), α_r = 20
     # reads 0.95 / 0.82 / 1.17 for mnist-ddpm class 3's FID over the retrained model's (seeds 0 / 1 / 2; the default
-    # 1.31 / 1.26 at seeds 0 / 1), but forgets less on fashion-ddpm: 3% of shirts left (0% at 5), and pullovers at
+    # 1.31 / 1.26 / 1.29), but forgets less on fashion-ddpm: 3% of shirts left (0% at 5), and pullovers at
     # FA 10% (0%) on the every-class protocol. So 5 stays.
     remain_alpha: float = 5.0
     # Label dropout of the remain step: trains the unconditional branch on the remaining classes only, which
