@@ -78,7 +78,8 @@ def save_row(path: Path, record: dict, row: dict) -> dict:
     """Adds a row to the file as it is now: another sweep with the same --output may have added rows meanwhile."""
     if path.exists():
         latest = json.loads(path.read_text())
-        record = {**latest, "retrained_fid": {**record["retrained_fid"], **latest["retrained_fid"]}}
+        # the file's rows; this sweep's protocol kept where the file predates protocols (written before stop 28)
+        record = {**record, **latest, "retrained_fid": {**record["retrained_fid"], **latest["retrained_fid"]}}
     record["rows"] = [*record.get("rows", []), row]
     write_json(path, record)
     return record

@@ -164,12 +164,13 @@ def test_sweep_sfron_refuses_to_mix_rows_of_another_protocol(tmp_path: Path) -> 
 
 def test_sweep_sfron_keeps_the_rows_another_sweep_wrote_to_the_same_output(tmp_path: Path) -> None:
     save_row, path = script("sweep_sfron").save_row, tmp_path / "results.json"
-    started = {"retrained_fid": {"1": 40.0}, "rows": []}  # this sweep read the file before the other's row came
+    started = {"retrained_fid": {"1": 40.0}, "rows": [], "protocol": {"num_samples": 100}}  # read before the other row
     path.write_text(json.dumps({"retrained_fid": {"0": 45.0}, "rows": [{"variant": "a", "seed": 0}]}))
     save_row(path, started, {"variant": "b", "seed": 1})
     saved = json.loads(path.read_text())
     assert saved["rows"] == [{"variant": "a", "seed": 0}, {"variant": "b", "seed": 1}]
     assert saved["retrained_fid"] == {"0": 45.0, "1": 40.0}
+    assert saved["protocol"] == {"num_samples": 100}, "a file from before protocols were recorded gains this sweep's"
 
 
 def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_path: Path) -> None:
