@@ -217,3 +217,9 @@ def resumed(folder: str | os.PathLike | None, name: str, key: dict[str, Any], me
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, {"key": key, "result": result})
     return result
+
+
+def kept_results(folder: str | os.PathLike) -> dict[str, Any]:
+    """Every result `resumed` kept in `folder`, by name (an empty dict for a folder not made yet)."""
+    paths = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
+    return {path.stem: json.loads(path.read_text())["result"] for path in paths}

@@ -8,14 +8,16 @@ Each variant is a space-separated list of SFR-on settings NAME=VALUE ("" = the d
 `scripts/benchmark_methods.py`'s (20 samples per class, reject-aware FA, torch-fidelity FID of the remaining-class
 samples against 200 real test images per class, over the retrained model's FID on the same protocol), so a row
 here equals that benchmark's row for the same settings. Without `--retrained` only FA and RA are measured.
-Rows go to `results.json` as they finish (a rerun with the same protocol skips the variants already measured, and
-one with other samples or classes is refused); prints the table.
+Each row is kept in its own file under `--output`, in a folder named by the protocol (pipeline, class, samples
+per class, reference images per class, retrained model), keyed by that protocol, the variant's resolved settings and
+the seed: a rerun skips what was measured, a change of defaults re-measures, and other samples never mix with these
+(nor overwrite them). Several sweeps may write one `--output` at once. Prints the folder's table and writes it to
+`results.csv` there.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import time
@@ -25,10 +27,10 @@ from typing import Any
 import torch
 
 from gen_unlearn.cli_common import parse_setting
-from gen_unlearn.erasure import erase
+from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import evaluate
 from gen_unlearn.hub import load_pipeline
-from gen_unlearn.io import write_json
+from gen_unlearn.io import kept_results, resumed, write_csv
 from gen_unlearn.loop import TrainingConfig, default_device
 from gen_unlearn.replay import DataFreeConfig
 from gen_unlearn.tables import format_table
@@ -57,9 +59,10 @@ def run_variant(pipeline: Any, forget_class: int, text: str, args: argparse.Name
     fid = report.fid.get("torch-fidelity", math.nan)
     worst, worst_ra = report.remain_accuracy_worst
     return {
-        "variant": text or "defaults", "seed": args.seed, "fa": report.forgetting.forgetting_accuracy,
-        "ra": report.remain_accuracy_mean, "worst_remaining": f"{report.class_names[worst]} {worst_ra:.2f}",
-        "fid": fid, "fid_ratio_to_retrained": fid / base_fid, "erase_s": erase_s,
+        "pipeline": args.pipeline, "forget_class": forget_class, "variant": text or "defaults", "seed": args.seed,
+        "fa": report.forgetting.forgetting_accuracy, "ra": report.remain_accuracy_mean,
+        "worst_remaining": f"{report.class_names[worst]} {worst_ra:.2f}", "fid": fid,
+        "fid_ratio_to_retrained": fid / base_fid, "erase_s": erase_s,
         "erase_steps_s": erased.run_record["timings_s"]["train"],
     }  # fmt: skip
 
@@ -74,15 +77,24 @@ def evaluation_settings(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def save_row(path: Path, record: dict, row: dict) -> dict:
-    """Adds a row to the file as it is now: another sweep with the same --output may have added rows meanwhile."""
-    if path.exists():
-        latest = json.loads(path.read_text())
-        # the file's rows; this sweep's protocol kept where the file predates protocols (written before stop 28)
-        record = {**record, **latest, "retrained_fid": {**record["retrained_fid"], **latest["retrained_fid"]}}
-    record["rows"] = [*record.get("rows", []), row]
-    write_json(path, record)
-    return record
+def protocol_folder(args: argparse.Namespace) -> Path:
+    """Where this protocol's rows are kept: one folder per protocol, so rows of others never mix or overwrite."""
+    retrained = f"vs-{label(args.retrained)}" if args.retrained else "no-fid"
+    name = f"{label(args.pipeline)}-class{args.forget_class}-{args.num_samples}-per-class-"
+    return args.output / f"{name}{args.reference_per_class}-reference-{retrained}"
+
+
+def label(name: str) -> str:
+    """A pipeline name or folder as one file name."""
+    return name.strip("/").replace("/", "-")
+
+
+def variant_key(protocol: dict[str, Any], text: str, seed: int) -> dict[str, Any]:
+    """What a row was measured under: the protocol, the variant's resolved settings (so a change of defaults
+    re-measures) and the seed."""
+    settings, loop, data_free = split_variant(text)
+    resolved = {"sfron": method_config("sfron", **settings), "loop": loop, "data_free": DataFreeConfig(**data_free)}
+    return {**protocol, "variant": text, "settings": resolved, "seed": seed}
 
 
 def main() -> None:
@@ -101,27 +113,29 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)  # after the libraries' own
-    path = args.output / "results.json"
-    record = json.loads(path.read_text()) if path.exists() else {"retrained_fid": {}, "rows": []}
+    folder = protocol_folder(args)
     protocol = {"pipeline": args.pipeline, "forget_class": args.forget_class, "retrained": args.retrained,
                 "num_samples": args.num_samples, "reference_per_class": args.reference_per_class}  # fmt: skip
-    if record.setdefault("protocol", protocol) != protocol:
-        raise SystemExit(f"{path} holds rows measured with {record['protocol']}: give another --output for {protocol}")
+    keys = {text: variant_key(protocol, text, args.seed) for text in args.variants}  # bad settings fail before loading
     pipeline = load_pipeline(args.pipeline).to(args.device)
-    base_fid = record["retrained_fid"].get(str(args.seed), math.nan)
-    if args.retrained and math.isnan(base_fid):
-        retrained = load_pipeline(args.retrained).to(args.device)
-        base_fid = evaluate(retrained, args.forget_class, **evaluation_settings(args)).fid["torch-fidelity"]
-        record["retrained_fid"][str(args.seed)] = base_fid
-    for text in args.variants:
-        if any(r["variant"] == (text or "defaults") and r["seed"] == args.seed for r in record["rows"]):
-            continue  # measured before
-        row = run_variant(pipeline, args.forget_class, text, args, base_fid)
+    base_fid = math.nan
+    if args.retrained:
+        retrained_key = {**protocol, "seed": args.seed}
+        base_fid = resumed(folder, f"retrained-seed{args.seed}", retrained_key, lambda: retrained_fid(args))
+    for text, key in keys.items():
+        name = f"{label(text.replace(' ', '_')) or 'defaults'}-seed{args.seed}"
+        row = resumed(folder, name, key, lambda t=text: run_variant(pipeline, args.forget_class, t, args, base_fid))
         logging.info("%s", row)
-        record = save_row(path, record, {"pipeline": args.pipeline, "forget_class": args.forget_class, **row})
-    done = record["rows"]
+    rows = [row for name, row in kept_results(folder).items() if not name.startswith("retrained-")]
     columns = ["variant", "seed", "fa", "ra", "worst_remaining", "fid", "fid_ratio_to_retrained", "erase_s"]
-    print("\n" + format_table(columns, [[r[c] for c in columns] for r in done]))
+    write_csv(folder / "results.csv", rows)
+    print("\n" + format_table(columns, [[r[c] for c in columns] for r in rows]))
+
+
+def retrained_fid(args: argparse.Namespace) -> float:
+    """The retrained model's remaining-class FID on this protocol: the denominator of every row's ratio."""
+    retrained = load_pipeline(args.retrained).to(args.device)
+    return evaluate(retrained, args.forget_class, **evaluation_settings(args)).fid["torch-fidelity"]
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import shutil
@@ -152,25 +153,30 @@ def test_sweep_sfron_splits_a_variant_into_method_loop_and_data_free_settings() 
     assert loop == {"steps": 25, "mixed_precision": "bf16"} and data_free == {"remain": 1024}
 
 
-def test_sweep_sfron_refuses_to_mix_rows_of_another_protocol(tmp_path: Path) -> None:
-    """A rerun skips measured variants and reuses the retrained FID, so it must be the same protocol."""
-    protocol = {"pipeline": "mnist-ddpm", "forget_class": 3, "retrained": "mnist-ddpm-without-3",
-                "num_samples": 20, "reference_per_class": 200}  # fmt: skip
-    (tmp_path / "results.json").write_text(json.dumps({"retrained_fid": {"0": 45.1}, "rows": [], "protocol": protocol}))
-    command = [sys.executable, "scripts/sweep_sfron.py", "mnist-ddpm", "3", "--retrained", "mnist-ddpm-without-3"]
-    done = subprocess.run([*command, "--num-samples", "100", "--output", str(tmp_path)], cwd=ROOT, capture_output=True)
-    assert done.returncode != 0 and b"give another --output" in done.stderr
+def test_sweep_sfron_keeps_each_row_and_reads_it_back_on_a_rerun(tmp_path: Path) -> None:
+    """A rerun skips the variant measured before; the table lists every row kept for the protocol."""
+    command = [sys.executable, "scripts/sweep_sfron.py", "mnist-ddpm", "3", "--num-samples", "1", "--device", "cpu"]
+    variant = "steps=1 fisher_batches=1 data_free_forget=2 data_free_remain=9 data_free_num_inference_steps=2"
+    command += ["--variants", variant, "--output", str(tmp_path)]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "was measured before" not in first.stderr and "was measured before" in again.stderr
+    (folder,) = tmp_path.iterdir()
+    assert folder.name == "mnist-ddpm-class3-1-per-class-200-reference-no-fid"
+    rows = (folder / "results.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(f"mnist-ddpm,3,{variant},0,"), rows
 
 
-def test_sweep_sfron_keeps_the_rows_another_sweep_wrote_to_the_same_output(tmp_path: Path) -> None:
-    save_row, path = script("sweep_sfron").save_row, tmp_path / "results.json"
-    started = {"retrained_fid": {"1": 40.0}, "rows": [], "protocol": {"num_samples": 100}}  # read before the other row
-    path.write_text(json.dumps({"retrained_fid": {"0": 45.0}, "rows": [{"variant": "a", "seed": 0}]}))
-    save_row(path, started, {"variant": "b", "seed": 1})
-    saved = json.loads(path.read_text())
-    assert saved["rows"] == [{"variant": "a", "seed": 0}, {"variant": "b", "seed": 1}]
-    assert saved["retrained_fid"] == {"0": 45.0, "1": 40.0}
-    assert saved["protocol"] == {"num_samples": 100}, "a file from before protocols were recorded gains this sweep's"
+def test_sweep_sfron_keeps_other_protocols_and_settings_apart(tmp_path: Path) -> None:
+    sweep = script("sweep_sfron")
+    args = argparse.Namespace(pipeline="mnist-ddpm", forget_class=3, retrained="mnist-ddpm-without-3",
+                              num_samples=100, reference_per_class=200, output=tmp_path)  # fmt: skip
+    other = argparse.Namespace(**{**vars(args), "num_samples": 20})
+    assert sweep.protocol_folder(args) != sweep.protocol_folder(other), "rows of other samples never overwrite these"
+    defaults, tuned = sweep.variant_key({}, "", 0), sweep.variant_key({}, "remain_alpha=20", 0)
+    assert defaults["settings"]["sfron"].remain_alpha == 5.0 and tuned["settings"]["sfron"].remain_alpha == 20
+    with pytest.raises(ValueError, match="no setting no_such"):
+        sweep.variant_key({}, "no_such=1", 0)
 
 
 def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_path: Path) -> None:
