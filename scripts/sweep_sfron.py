@@ -21,6 +21,7 @@ import argparse
 import logging
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,11 @@ def label(name: str) -> str:
     return name.strip("/").replace("/", "-")
 
 
+def row_name(text: str, seed: int) -> str:
+    """The file a variant's row is kept in, e.g. `remain_alpha=20_steps=25-seed0`."""
+    return f"{label(text.replace(' ', '_')) or 'defaults'}-seed{seed}"
+
+
 def variant_key(protocol: dict[str, Any], text: str, seed: int) -> dict[str, Any]:
     """What a row was measured under: the protocol, the variant's resolved settings (so a change of defaults
     re-measures) and the seed."""
@@ -123,9 +129,8 @@ def main() -> None:
         retrained_key = {**protocol, "seed": args.seed}
         base_fid = resumed(folder, f"retrained-seed{args.seed}", retrained_key, lambda: retrained_fid(args))
     for text, key in keys.items():
-        name = f"{label(text.replace(' ', '_')) or 'defaults'}-seed{args.seed}"
-        row = resumed(folder, name, key, lambda t=text: run_variant(pipeline, args.forget_class, t, args, base_fid))
-        logging.info("%s", row)
+        measure = partial(run_variant, pipeline, args.forget_class, text, args, base_fid)
+        logging.info("%s", resumed(folder, row_name(text, args.seed), key, measure))
     rows = [row for name, row in kept_results(folder).items() if not name.startswith("retrained-")]
     columns = ["variant", "seed", "fa", "ra", "worst_remaining", "fid", "fid_ratio_to_retrained", "erase_s"]
     write_csv(folder / "results.csv", rows)
