@@ -39,6 +39,7 @@ from gen_unlearn.cli_common import add_data_free_options, data_free_config, pars
 from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
+from gen_unlearn.evaluation.classifiers import classifier_sha256
 from gen_unlearn.hub import load_pipeline, training_record
 from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_csv, write_json
 from gen_unlearn.loop import TrainingConfig
@@ -204,6 +205,7 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
         pipeline.set_progress_bar_config(disable=True)
         folder, label = args.output / "every_class", name.strip("/").replace("/", "-")
         key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
+        key["classifier_sha256"] = classifier_sha256(pipeline)  # the classifier that judges: retrained, re-measure
         key["sfron"] = asdict(method_config("sfron", **settings))  # the settings measured: a change re-measures
         original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
         erase_key = {**key, "steps": args.every_class_steps}  # the original's record does not depend on the steps

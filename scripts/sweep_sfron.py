@@ -30,6 +30,7 @@ import torch
 from gen_unlearn.cli_common import parse_setting
 from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import evaluate
+from gen_unlearn.evaluation.classifiers import classifier_sha256
 from gen_unlearn.hub import load_pipeline
 from gen_unlearn.io import kept_results, resumed, write_csv
 from gen_unlearn.loop import TrainingConfig, default_device
@@ -124,13 +125,14 @@ def main() -> None:
                 "num_samples": args.num_samples, "reference_per_class": args.reference_per_class}  # fmt: skip
     keys = {text: variant_key(protocol, text, args.seed) for text in args.variants}  # bad settings fail before loading
     pipeline = load_pipeline(args.pipeline).to(args.device)
+    judge = {"classifier_sha256": classifier_sha256(pipeline)}  # a retrained shipped classifier re-measures FA and RA
     base_fid = math.nan
     if args.retrained:
         retrained_key = {**protocol, "seed": args.seed}
         base_fid = resumed(folder, f"retrained-seed{args.seed}", retrained_key, lambda: retrained_fid(args))
     for text, key in keys.items():
         measure = partial(run_variant, pipeline, args.forget_class, text, args, base_fid)
-        logging.info("%s", resumed(folder, row_name(text, args.seed), key, measure))
+        logging.info("%s", resumed(folder, row_name(text, args.seed), {**key, **judge}, measure))
     rows = [row for name, row in kept_results(folder).items() if not name.startswith("retrained-")]
     columns = ["variant", "seed", "fa", "ra", "worst_remaining", "fid", "fid_ratio_to_retrained", "erase_s"]
     write_csv(folder / "results.csv", rows)

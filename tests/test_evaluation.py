@@ -435,6 +435,24 @@ def test_an_interrupted_bench_resumes_from_the_methods_it_finished(tmp_path) -> 
     assert again.rows[1].report.forgetting.forgetting_accuracy != 0.625
 
 
+def test_a_bench_re_measures_when_a_classifier_is_retrained_under_the_same_name(tmp_path) -> None:
+    """Kept results name the classifier's weights, not its name or path (a shipped classifier is retrained in place)."""
+    pipe, sets, training, evaluation = tiny_bench_setup()
+    judge, out = tmp_path / "judge", tmp_path / "bench"
+    evaluation["classifier"].save_pretrained(judge)
+    common = {"data": sets, "training": training, **evaluation, "classifier": str(judge)}
+    with pytest.raises(ValueError):  # rl fails after ga has finished: ga's evaluation is kept
+        bench(pipe, 1, "ga,rl", "0,2", out, method_settings={"rl": {"no_such_setting": 1}}, **common)
+    kept = out / "results.partial" / "method-ga.json"
+    saved = json.loads(kept.read_text())
+    saved["result"]["rows"][0]["report"]["forgetting_accuracy"] = 0.625
+    kept.write_text(json.dumps(saved))
+    torch.manual_seed(1)
+    SmallCNN(num_classes=3, image_size=8).save_pretrained(judge)  # retrained, saved where the old one was
+    again = bench(pipe, 1, "ga", "0,2", out, **common)
+    assert again.rows[1].report.forgetting.forgetting_accuracy != 0.625, "judged again by the new weights"
+
+
 def test_a_1000_class_dit_is_evaluated_on_a_seeded_subset_of_remaining_classes() -> None:
     pipe = tiny_dit(num_classes=1000)
     torch.manual_seed(0)

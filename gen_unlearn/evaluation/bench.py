@@ -42,6 +42,7 @@ from ..loop import TrainingConfig
 from ..methods import METHODS
 from ..replay import DataFreeConfig
 from ..tables import format_table
+from .classifiers import classifier_sha256
 from .features import DOMAIN_LABEL
 from .report import EvaluationReport, evaluate
 
@@ -228,8 +229,9 @@ def bench(
     method_settings = method_settings or {}
     start = time.time()
     kept = Path(output_dir) / KEPT if output_dir is not None else None
-    # Hashed once (the classifier's weights, reference images): every kept result's key starts from it.
-    key = {"pipeline": fingerprint_pipeline(pipeline), "forget": forget_id}
+    # Hashed once (the pipeline's and the classifier's weights): every kept result's key starts from it.
+    judge = classifier_sha256(pipeline, evaluation.get("classifier"), evaluation.get("class_map"))
+    key = {"pipeline": fingerprint_pipeline(pipeline), "forget": forget_id, "classifier_sha256": judge}
     key = key_value({**key, "evaluation": {k: v for k, v in evaluation.items() if k != "progress"}})
 
     def run_evaluation(candidate: ClassConditionalPipeline, name: str) -> EvaluationReport:

@@ -27,7 +27,7 @@ from pipelines import ClassConditionalPipeline
 from ..classifier import ScriptedClassifier, rejects
 from ..data import dataset_of
 from ..hub import load_classifier
-from ..io import load_torch, sha256_file
+from ..io import load_torch, module_sha256, sha256_file
 
 DEFAULT_CLASSIFIERS = {"mnist": "mnist-classifier", "fashion-mnist": "fashion-classifier"}
 DEFAULT_CLASSIFIER_HELP = "the shipped classifier of the pipeline's dataset: mnist-classifier or fashion-classifier"
@@ -207,10 +207,18 @@ def resolve_classifier(
     )
 
 
+def classifier_sha256(
+    pipeline: ClassConditionalPipeline,
+    classifier: str | os.PathLike | nn.Module | None = None,
+    class_map: str | os.PathLike | dict | None = None,
+) -> str:
+    """The sha256 of the weights that would judge `pipeline`'s samples (as `resolve_classifier` picks them): what a
+    kept result's key names, so that a retrained classifier, shipped under the same name, re-measures."""
+    return module_sha256(resolve_classifier(classifier, pipeline._execution_device, pipeline, class_map)[0])
+
+
 def classifier_record(model: nn.Module, name: str) -> dict[str, Any]:
     """What the protocol says about the classifier: name, weights' sha256, reject output, preprocessing, map."""
-    from ..io import module_sha256
-
     config = getattr(model, "config", None)
     record = {"name": name, "sha256": module_sha256(model), "reject_output": rejects(model)}
     for key in ("source", "preprocessing", "class_map"):
@@ -226,6 +234,7 @@ __all__ = [
     "ClassMapped",
     "TorchvisionClassifier",
     "classifier_record",
+    "classifier_sha256",
     "load_torchvision_classifier",
     "read_class_map",
     "resolve_classifier",
