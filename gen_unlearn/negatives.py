@@ -9,6 +9,9 @@ These are the negatives a rejecting classifier is trained and checked on, each k
 - `constant`: one grey level (black and white included);
 - `blurred`: a real image blurred until nothing of it can be told;
 - `blobs`: one to three filled ellipses; `strokes`: three to six short line segments scattered about;
+- `lattice`: a small random tile (2-6 pixels a side) repeated over a rectangle: stripes, grids, checkerboards, the
+  pattern a DiT erased without real data draws for its class (its patches repeated; `fashion-dit` pullovers
+  after SFR-on, which a classifier trained without it called pullovers);
 - `other`: images of another dataset (Fashion-MNIST for an MNIST classifier and the other way round).
 """
 
@@ -19,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-KINDS = ("uniform", "gaussian", "constant", "blurred", "blobs", "strokes", "other")
+KINDS = ("uniform", "gaussian", "constant", "blurred", "blobs", "strokes", "lattice", "other")
 
 
 def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -64,6 +67,30 @@ def _strokes(n: int, height: int, width: int, g: torch.Generator) -> torch.Tenso
     return canvas
 
 
+def _lattice(n: int, height: int, width: int, g: torch.Generator) -> torch.Tensor:
+    """A random tile, 2-6 pixels a side (1 along one axis for stripes), repeated over a random rectangle."""
+    canvas = torch.zeros(n, height, width)
+    for i in range(n):
+        periods = torch.randint(2, 7, (2,), generator=g).tolist()
+        if torch.rand(1, generator=g) < 1 / 3:
+            periods[int(torch.randint(0, 2, (1,), generator=g))] = 1
+        low = 0.7 * float(torch.rand(1, generator=g))
+        high = low + 0.3 + (0.7 - low) * float(torch.rand(1, generator=g))  # a contrast of at least 0.3
+        tile = (low + (high - low) * torch.rand(*periods, generator=g)).view(-1)
+        tile[0], tile[-1] = low, high
+        shift = [int(torch.randint(0, p, (1,), generator=g)) for p in periods]
+        pattern = tile.view(*periods).repeat(height // periods[0] + 2, width // periods[1] + 2)
+        pattern = pattern[shift[0] : shift[0] + height, shift[1] : shift[1] + width]
+        top, left = (torch.rand(2, generator=g) * torch.tensor([height, width]) / 4).long().tolist()
+        bottom, right = (
+            (torch.tensor([height, width]) - torch.rand(2, generator=g) * torch.tensor([height, width]) / 4)
+            .long()
+            .tolist()
+        )
+        canvas[i, top:bottom, left:right] = pattern[top:bottom, left:right]
+    return canvas
+
+
 def synthetic_negatives(
     kind: str,
     n: int,
@@ -91,8 +118,8 @@ def synthetic_negatives(
             raise ValueError("blurred negatives need real images to blur")
         picked = real[torch.randint(0, len(real), (n,), generator=g)].float() / 255.0
         images = _blur(picked, sigma=min(height, width) / 6)
-    elif kind in ("blobs", "strokes"):
-        draw = _ellipses if kind == "blobs" else _strokes
+    elif kind in ("blobs", "strokes", "lattice"):
+        draw = {"blobs": _ellipses, "strokes": _strokes, "lattice": _lattice}[kind]
         images = draw(n, height, width, g).unsqueeze(1).expand(n, channels, height, width)
     elif kind == "other":
         if other is None:

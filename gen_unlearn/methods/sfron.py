@@ -43,7 +43,9 @@ class SFROnConfig(MethodConfig):
     # With the guided distilled remain step (100 samples per class, docs/results/sfron_fid_100_samples.csv), α_r = 20
     # reads 0.95 / 0.82 / 1.17 for mnist-ddpm class 3's FID over the retrained model's (seeds 0 / 1 / 2; the default
     # 1.31 / 1.26 / 1.29), but forgets less on fashion-ddpm: 3% of shirts left (0% at 5), and pullovers at
-    # FA 10% (0%) on the every-class protocol. So 5 stays.
+    # FA 10% (0%) on the every-class protocol. α_r = 10 lies between (1.11 / 0.86 / 1.25) and forgets less too: 4% of
+    # shirts left, fashion-ddpm FA ≤ 1% on 7 of 10 classes (9 at 5; docs/results/every_class_sfron_remain_alpha_10.csv).
+    # So 5 stays.
     remain_alpha: float = 5.0
     # Label dropout of the remain step: trains the unconditional branch on the remaining classes only, which
     # is what takes the forgotten class out of null-label samples (mnist-ddpm class 3, data-free, 50 steps,
