@@ -5,8 +5,8 @@
 
 Adam with a one-cycle schedule, small random shifts and rotations as augmentation. With the reject
 output (the default), every batch also holds --negatives-share as many images that belong to no
-class (`gen_unlearn.negatives`: noise, constant and blurred images, blobs, strokes, the other
-dataset's images), labelled K. Records in --output/train.json, beside the saved model: test accuracy
+class (`gen_unlearn.negatives`: noise, constant and blurred images, blobs, strokes, lattices, the
+other dataset's images), labelled K. Records in --output/train.json, beside the saved model: test accuracy
 on real images (a rejected real image counts as an error), per class, the share of real test images
 rejected, and the share of held-out negatives of each kind rejected (other seeds, the other dataset's
 test split), with the targets: ≥ 99% (MNIST) or ≥ 91% (Fashion-MNIST) accuracy, ≥ 99% of negatives rejected;
@@ -67,8 +67,8 @@ def classifier_card(name: str, dataset: str, result: dict, train: dict) -> str:
         reject = f"""
 An extra output, index {train["num_classes"]}, says "none of these". It was trained on {args["negatives_share"]:.0%} as
 many negatives as real images in every batch (`gen_unlearn.negatives`: uniform and Gaussian noise, constant
-and blurred images, blobs, strokes, {other} images), so that an erased class drawn as a blank square
-or noise is not called a class.
+and blurred images, blobs, strokes, lattices (a small tile repeated), {other} images), so that an erased class
+drawn as a blank square, noise or a repeated pattern is not called a class.
 
 ## Negatives rejected
 {args["measure_per_kind"]:,} held-out negatives of each kind (other seeds; the other dataset's test split);

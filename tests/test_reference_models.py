@@ -16,7 +16,7 @@ from gen_unlearn.hub import PRETRAINED_DIR, RETRAINED_REFERENCES, SHIPPED_CLASSI
 from gen_unlearn.negatives import synthetic_negatives
 from pipelines import ClassConditionalDDPMPipeline, ClassConditionalDiTPipeline
 
-NO_DATA_KINDS = ("uniform", "gaussian", "constant", "blobs", "strokes")  # the kinds that need no dataset
+NO_DATA_KINDS = ("uniform", "gaussian", "constant", "blobs", "strokes", "lattice")  # the kinds that need no dataset
 
 
 @pytest.mark.parametrize("name", [*SHIPPED_PIPELINES, *SHIPPED_CLASSIFIERS])
@@ -76,7 +76,7 @@ def test_shipped_classifiers_reject_what_belongs_to_no_class(name: str) -> None:
     g = torch.Generator().manual_seed(12345)
     negatives = torch.cat([synthetic_negatives(kind, 50, (1, 28, 28), g) for kind in NO_DATA_KINDS])
     rejected = (predict_proba(classifier, negatives).argmax(-1) == 10).float().mean().item()
-    assert rejected >= 0.98, f"{name} rejects {rejected:.1%} of noise, constant images, blobs and strokes"
+    assert rejected >= 0.98, f"{name} rejects {rejected:.1%} of noise, constant images, blobs, strokes and lattices"
 
 
 @pytest.mark.parametrize("name", SHIPPED_PIPELINES)
