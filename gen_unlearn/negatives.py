@@ -81,12 +81,9 @@ def _lattice(n: int, height: int, width: int, g: torch.Generator) -> torch.Tenso
         shift = [int(torch.randint(0, p, (1,), generator=g)) for p in periods]
         pattern = tile.view(*periods).repeat(height // periods[0] + 2, width // periods[1] + 2)
         pattern = pattern[shift[0] : shift[0] + height, shift[1] : shift[1] + width]
-        top, left = (torch.rand(2, generator=g) * torch.tensor([height, width]) / 4).long().tolist()
-        bottom, right = (
-            (torch.tensor([height, width]) - torch.rand(2, generator=g) * torch.tensor([height, width]) / 4)
-            .long()
-            .tolist()
-        )
+        size = torch.tensor([height, width])
+        top, left = (torch.rand(2, generator=g) * size / 4).long().tolist()  # a margin of up to a quarter
+        bottom, right = (size - torch.rand(2, generator=g) * size / 4).long().tolist()
         canvas[i, top:bottom, left:right] = pattern[top:bottom, left:right]
     return canvas
 
