@@ -9,7 +9,7 @@ For each pipeline: sample --num-per-class images of every class with the pipelin
 sampler (seeded), classify them with the shipped classifier of its dataset (mnist-classifier or
 fashion-classifier, unless --classifier), and print the share put in the requested class. Targets:
 MNIST ≥ 97% on every class; Fashion-MNIST mean ≥ 90% and every class ≥ 75% (its classifier itself is
-right on 91% of real test images, on 64% of real shirts). Classes a retrained reference never saw are
+right on 91% of real test images, on 63% of real shirts). Classes a retrained reference never saw are
 reported, not judged. Each classifier's own test accuracy is measured on its real test set. Results go to
 --output/quality.json. `--guidance G1,G2,...` measures at those guidance scales instead of each pipeline's
 default (how a default guidance is chosen; model cards describe the default only). The classifiers' cards
