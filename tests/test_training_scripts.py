@@ -14,6 +14,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKL
 
+from gen_unlearn.erasure import method_config
 from gen_unlearn.hub import PRETRAINED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +175,8 @@ def test_sweep_sfron_keeps_other_protocols_and_settings_apart(tmp_path: Path) ->
     other = argparse.Namespace(**{**vars(args), "num_samples": 20})
     assert sweep.protocol_folder(args) != sweep.protocol_folder(other), "rows of other samples never overwrite these"
     defaults, tuned = sweep.variant_key({}, "", 0), sweep.variant_key({}, "remain_alpha=20", 0)
-    assert defaults["settings"]["sfron"].remain_alpha == 5.0 and tuned["settings"]["sfron"].remain_alpha == 20
+    assert defaults["settings"]["sfron"] == method_config("sfron"), "the resolved defaults: a change re-measures"
+    assert tuned["settings"]["sfron"].remain_alpha == 20 and tuned != defaults
     with pytest.raises(ValueError, match="no setting no_such"):
         sweep.variant_key({}, "no_such=1", 0)
 
