@@ -88,6 +88,9 @@ def _lattice(n: int, height: int, width: int, g: torch.Generator) -> torch.Tenso
     return canvas
 
 
+DRAWN = {"blobs": _ellipses, "strokes": _strokes, "lattice": _lattice}  # the kinds drawn on a canvas, one channel
+
+
 def synthetic_negatives(
     kind: str,
     n: int,
@@ -115,9 +118,8 @@ def synthetic_negatives(
             raise ValueError("blurred negatives need real images to blur")
         picked = real[torch.randint(0, len(real), (n,), generator=g)].float() / 255.0
         images = _blur(picked, sigma=min(height, width) / 6)
-    elif kind in ("blobs", "strokes", "lattice"):
-        draw = {"blobs": _ellipses, "strokes": _strokes, "lattice": _lattice}[kind]
-        images = draw(n, height, width, g).unsqueeze(1).expand(n, channels, height, width)
+    elif kind in DRAWN:
+        images = DRAWN[kind](n, height, width, g).unsqueeze(1).expand(n, channels, height, width)
     elif kind == "other":
         if other is None:
             raise ValueError("'other' negatives need images of another dataset")
