@@ -180,7 +180,9 @@ def erase(
     trainer.finish()
     objective.forward_module = None
 
-    record = run_record(method, config, training, class_id, pipeline, sets, unlearner, fingerprint, trainer, history)
+    record = run_record(
+        method, unlearner.config, training, class_id, pipeline, sets, unlearner, fingerprint, trainer, history
+    )
     if isinstance(data, str) and data == "data-free":
         record["data_free"] = asdict(data_free)
     save_erased(erased, record, timings, start, output_dir, trainer)

@@ -206,7 +206,8 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
         folder, label = args.output / "every_class", name.strip("/").replace("/", "-")
         key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
         key["classifier_sha256"] = classifier_sha256(pipeline)  # the classifier that judges: retrained, re-measure
-        key["sfron"] = asdict(method_config("sfron", **settings))  # the settings measured: a change re-measures
+        measured = method_config("sfron", **settings).for_denoiser(pipeline.denoiser)
+        key["sfron"] = asdict(measured)  # the settings measured, as resolved for this denoiser: a change re-measures
         original = resumed(folder, f"{label}-original", key, lambda p=pipeline: per_class(p, args))
         erase_key = {**key, "steps": args.every_class_steps}  # the original's record does not depend on the steps
         for c in range(pipeline.num_classes):

@@ -96,11 +96,12 @@ def row_name(text: str, seed: int) -> str:
     return f"{label(text.replace(' ', '_')) or 'defaults'}-seed{seed}"
 
 
-def variant_key(protocol: dict[str, Any], text: str, seed: int) -> dict[str, Any]:
-    """What a row was measured under: the protocol, the variant's resolved settings (so a change of defaults
-    re-measures) and the seed."""
+def variant_key(protocol: dict[str, Any], text: str, seed: int, denoiser: torch.nn.Module) -> dict[str, Any]:
+    """What a row was measured under: the protocol, the variant's settings as resolved for `denoiser` (so a change
+    of defaults re-measures) and the seed."""
     settings, loop, data_free = split_variant(text)
-    resolved = {"sfron": method_config("sfron", **settings), "loop": loop, "data_free": DataFreeConfig(**data_free)}
+    sfron = method_config("sfron", **settings).for_denoiser(denoiser)
+    resolved = {"sfron": sfron, "loop": loop, "data_free": DataFreeConfig(**data_free)}
     return {**protocol, "variant": text, "settings": resolved, "seed": seed}
 
 
@@ -123,8 +124,12 @@ def main() -> None:
     folder = protocol_folder(args)
     protocol = {"pipeline": args.pipeline, "forget_class": args.forget_class, "retrained": args.retrained,
                 "num_samples": args.num_samples, "reference_per_class": args.reference_per_class}  # fmt: skip
-    keys = {text: variant_key(protocol, text, args.seed) for text in args.variants}  # bad settings fail before loading
+    for text in args.variants:  # bad settings fail before anything loads
+        settings, _, data_free = split_variant(text)
+        method_config("sfron", **settings)
+        DataFreeConfig(**data_free)
     pipeline = load_pipeline(args.pipeline).to(args.device)
+    keys = {text: variant_key(protocol, text, args.seed, pipeline.denoiser) for text in args.variants}
     judge = {"classifier_sha256": classifier_sha256(pipeline)}  # a retrained shipped classifier re-measures FA and RA
     base_fid = math.nan
     if args.retrained:

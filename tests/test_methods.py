@@ -17,7 +17,7 @@ from gen_unlearn.loop import Trainer, TrainingConfig, runs_on
 from gen_unlearn.methods import METHODS
 from gen_unlearn.methods.sa import SelectiveAmnesia
 from gen_unlearn.methods.salun import SalUn
-from gen_unlearn.methods.sfron import SFROn
+from gen_unlearn.methods.sfron import DENOISER_LR, SFROn
 from gen_unlearn.relabel import other_class
 from gen_unlearn.replay import DataFreeConfig, data_free_forget_remain, spread
 from gen_unlearn.saliency import mask_density
@@ -216,6 +216,22 @@ def test_salun_moves_only_parameters_inside_its_mask() -> None:
         moved = p != before[name]
         assert not moved[~probe.mask[name]].any(), f"{name} moved outside the mask"
     assert any((p != before[n]).any() for n, p in after.items())
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "dit"])
+def test_sfron_learning_rate_left_to_the_denoiser_is_the_one_used_and_recorded(kind: str, tmp_path) -> None:
+    pipe = tiny_ddpm() if kind == "ddpm" else tiny_dit()
+    expected = DENOISER_LR["unet" if kind == "ddpm" else "transformer"]
+    assert method_config("sfron").lr is None and DENOISER_LR["unet"] != DENOISER_LR["transformer"]
+    assert method_config("sfron").for_denoiser(pipe.denoiser).lr == expected
+    assert method_config("sfron", lr=0.5).for_denoiser(pipe.denoiser).lr == 0.5, "a given lr is kept"
+    training = TrainingConfig(steps=1, batch_size=4, progress=False)
+    unlearner = SFROn(DenoisingObjective(pipe), tiny_sets(pipe), method_config("sfron"), training)
+    assert unlearner.make_optimizer(pipe.denoiser.parameters()).param_groups[0]["lr"] == expected
+    erased = erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, output_dir=tmp_path / "erased",
+                   **FAST["sfron"])  # fmt: skip
+    assert erased.run_record["settings"]["lr"] == expected
+    assert json.loads((tmp_path / "erased" / "run.json").read_text())["settings"]["lr"] == expected
 
 
 @pytest.mark.parametrize("method", list(METHODS))

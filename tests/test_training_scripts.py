@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_ddpm, tiny_dit
 from diffusers import AutoencoderKL
 
 from gen_unlearn.erasure import method_config
@@ -174,11 +175,14 @@ def test_sweep_sfron_keeps_other_protocols_and_settings_apart(tmp_path: Path) ->
                               num_samples=100, reference_per_class=200, output=tmp_path)  # fmt: skip
     other = argparse.Namespace(**{**vars(args), "num_samples": 20})
     assert sweep.protocol_folder(args) != sweep.protocol_folder(other), "rows of other samples never overwrite these"
-    defaults, tuned = sweep.variant_key({}, "", 0), sweep.variant_key({}, "remain_alpha=20", 0)
-    assert defaults["settings"]["sfron"] == method_config("sfron"), "the resolved defaults: a change re-measures"
+    unet, transformer = tiny_ddpm().denoiser, tiny_dit().denoiser
+    defaults, tuned = sweep.variant_key({}, "", 0, unet), sweep.variant_key({}, "remain_alpha=20", 0, unet)
+    resolved = method_config("sfron").for_denoiser(unet)
+    assert defaults["settings"]["sfron"] == resolved, "the resolved defaults: a change re-measures"
     assert tuned["settings"]["sfron"].remain_alpha == 20 and tuned != defaults
+    assert sweep.variant_key({}, "", 0, transformer) != defaults, "the learning rate left to the denoiser differs"
     with pytest.raises(ValueError, match="no setting no_such"):
-        sweep.variant_key({}, "no_such=1", 0)
+        sweep.variant_key({}, "no_such=1", 0, unet)
 
 
 def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_path: Path) -> None:

@@ -24,6 +24,10 @@ class MethodConfig:
     lr: float = 1e-4
     max_grad_norm: float | None = 1.0
 
+    def for_denoiser(self, denoiser: torch.nn.Module) -> MethodConfig:
+        """These settings with any left to the denoiser (None) filled in for it; most methods have none."""
+        return self
+
 
 class GenerativeUnlearner(ABC):
     """An unlearning method for a class-conditional denoiser.
@@ -49,7 +53,8 @@ class GenerativeUnlearner(ABC):
         fingerprint: str | None = None,
         sampling: DataFreeConfig | None = None,
     ):
-        self.objective, self.data, self.config, self.training = objective, data, config, training
+        self.objective, self.data, self.training = objective, data, training
+        self.config = config.for_denoiser(objective.trainable)  # what runs (and `run.json` records)
         self.fingerprint = fingerprint  # of the input pipeline: the cache key of masks and Fisher tensors
         self.sampling = sampling or DataFreeConfig()  # how a method that samples (SA's replay) draws its samples
         self.forget_class = data.forget_class  # one class index, or a tuple of them
