@@ -13,7 +13,7 @@ import os
 import torch
 
 from .data import DATA_ROOT_ENV
-from .hub import SCHEDULERS
+from .hub import SCHEDULERS, SHIPPED_PIPELINES
 from .loop import default_device
 from .replay import DataFreeConfig
 
@@ -28,6 +28,9 @@ def check_device(device: str) -> str:
     if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
         raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), use cuda:0..")
     return device
+
+
+PIPELINE_HELP = f"shipped name ({', '.join(SHIPPED_PIPELINES)}), local directory or hub id"
 
 
 def parse_setting(text: str) -> tuple[str, object]:

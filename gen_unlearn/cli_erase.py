@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .cli_common import (
+    PIPELINE_HELP,
     add_data_free_options,
     add_sampler_options,
     check_device,
@@ -114,7 +115,7 @@ def cmd_erase(args: argparse.Namespace) -> None:
 def add_erase_commands(commands: argparse._SubParsersAction, helps: dict[str, str]) -> None:
     """`sample` and `erase`, with the one-line help the command list gives them."""
     sample = commands.add_parser("sample", help=helps["sample"])
-    sample.add_argument("pipeline", help="shipped name (mnist-ddpm, mnist-dit), local directory or hub id")
+    sample.add_argument("pipeline", help=PIPELINE_HELP)
     sample.add_argument("--class", dest="class_label", required=True, help="class index or name")
     sample.add_argument("--num", type=int, default=16, help="number of images")
     sample.add_argument("--output", required=True, help="directory for the PNG files and run.json")
@@ -122,7 +123,7 @@ def add_erase_commands(commands: argparse._SubParsersAction, helps: dict[str, st
     sample.set_defaults(run=cmd_sample)
 
     erase = commands.add_parser("erase", help=helps["erase"])
-    erase.add_argument("pipeline", help="shipped name (mnist-ddpm, mnist-dit), local directory or hub id")
+    erase.add_argument("pipeline", help=PIPELINE_HELP)
     erase.add_argument("--forget-class", required=True, help="class index or name; several at once: 3,7")
     erase.add_argument("--method", default="sfron", help="sfron, salun, sa, ga, rl or ft (default sfron)")
     erase.add_argument("--steps", type=int, help="unlearning iterations (default: the method's)")

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from .cli_common import (
+    PIPELINE_HELP,
     add_data_free_options,
     add_sampler_options,
     check_device,
@@ -278,7 +279,7 @@ def add_audit_command(commands: argparse._SubParsersAction, helps: dict[str, str
 
 def add_evaluation_commands(commands: argparse._SubParsersAction, helps: dict[str, str]) -> None:
     """Add `evaluate`, `grid`, `bench` and `audit` to the `gen-unlearn` subcommands, with the list's help."""
-    where = "shipped name (mnist-ddpm, mnist-dit), local directory or hub id"
+    where = PIPELINE_HELP
 
     evaluate = commands.add_parser("evaluate", help=helps["evaluate"])
     evaluate.add_argument("pipeline", help=where)
