@@ -180,9 +180,7 @@ def erase(
     trainer.finish()
     objective.forward_module = None
 
-    record = run_record(
-        method, unlearner.config, training, class_id, pipeline, sets, unlearner, fingerprint, trainer, history
-    )
+    record = run_record(method, training, class_id, pipeline, sets, unlearner, fingerprint, trainer, history)
     if isinstance(data, str) and data == "data-free":
         record["data_free"] = asdict(data_free)
     save_erased(erased, record, timings, start, output_dir, trainer)
@@ -192,7 +190,6 @@ def erase(
 
 def run_record(
     method: str,
-    config: Any,
     training: TrainingConfig,
     class_id: int | tuple[int, ...],
     pipeline: ClassConditionalPipeline,
@@ -211,7 +208,7 @@ def run_record(
     every = max(1, len(history) // 200)  # at most ~200 points of the loss curve, for plots
     return {
         "method": method,
-        "settings": asdict(config),
+        "settings": asdict(unlearner.config),  # as it ran: with what was left to the denoiser filled in
         "training": asdict(training),
         "forget_class": class_id if isinstance(class_id, int) else list(class_id),
         "forget_class_name": " + ".join(pipeline.class_names[c] for c in forget_classes(class_id)),
