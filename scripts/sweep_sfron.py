@@ -99,10 +99,15 @@ def row_name(text: str, seed: int) -> str:
 def variant_key(protocol: dict[str, Any], text: str, seed: int, denoiser: torch.nn.Module) -> dict[str, Any]:
     """What a row was measured under: the protocol, the variant's settings as resolved for `denoiser` (so a change
     of defaults re-measures) and the seed."""
-    settings, loop, data_free = split_variant(text)
-    sfron = method_config("sfron", **settings).for_denoiser(denoiser)
-    resolved = {"sfron": sfron, "loop": loop, "data_free": DataFreeConfig(**data_free)}
+    sfron, loop, data_free = checked_variant(text)
+    resolved = {"sfron": sfron.for_denoiser(denoiser), "loop": loop, "data_free": data_free}
     return {**protocol, "variant": text, "settings": resolved, "seed": seed}
+
+
+def checked_variant(text: str) -> tuple[Any, dict[str, Any], DataFreeConfig]:
+    """A variant's SFR-on config, loop settings and data-free config; a name they lack is a one-line error."""
+    settings, loop, data_free = split_variant(text)
+    return method_config("sfron", **settings), loop, DataFreeConfig(**data_free)
 
 
 def main() -> None:
@@ -124,10 +129,11 @@ def main() -> None:
     folder = protocol_folder(args)
     protocol = {"pipeline": args.pipeline, "forget_class": args.forget_class, "retrained": args.retrained,
                 "num_samples": args.num_samples, "reference_per_class": args.reference_per_class}  # fmt: skip
-    for text in args.variants:  # bad settings fail before anything loads
-        settings, _, data_free = split_variant(text)
-        method_config("sfron", **settings)
-        DataFreeConfig(**data_free)
+    for text in args.variants:  # bad settings fail before anything loads, in one line
+        try:
+            checked_variant(text)
+        except (ValueError, TypeError) as error:
+            parser.error(f"--variants {text!r}: {error}")
     pipeline = load_pipeline(args.pipeline).to(args.device)
     keys = {text: variant_key(protocol, text, args.seed, pipeline.denoiser) for text in args.variants}
     judge = {"classifier_sha256": classifier_sha256(pipeline)}  # a retrained shipped classifier re-measures FA and RA

@@ -185,6 +185,14 @@ def test_sweep_sfron_keeps_other_protocols_and_settings_apart(tmp_path: Path) ->
         sweep.variant_key({}, "no_such=1", 0, unet)
 
 
+def test_sweep_sfron_refuses_a_bad_setting_in_one_line_before_loading(tmp_path: Path) -> None:
+    command = [sys.executable, "scripts/sweep_sfron.py", "mnist-ddpm", "3", "--variants", "", "no_such=1"]
+    done = subprocess.run([*command, "--output", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "--variants 'no_such=1': sfron has no setting no_such" in done.stderr.splitlines()[-1]
+    assert not any(tmp_path.iterdir()), "nothing measured or written"
+
+
 def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_path: Path) -> None:
     """The accumulated row of the README's DiT-XL table (batch 16 × 2), here on a shipped pipeline on the CPU."""
     command = [sys.executable, "scripts/benchmark_scale.py", "mnist-dit", "--device", "cpu", "--methods", "sfron"]
