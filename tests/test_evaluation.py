@@ -7,6 +7,7 @@ because Inception costs ~0.2 s per image on one CPU thread.
 from __future__ import annotations
 
 import copy
+import importlib
 import itertools
 import json
 import math
@@ -57,6 +58,7 @@ from gen_unlearn.evaluation.grid import (
 )
 from gen_unlearn.evaluation.report import forgetting_scores
 from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.methods.sfron import DENOISER_LR
 from gen_unlearn.negatives import KINDS, mixed_negatives, synthetic_negatives
 
 INCEPTION = SHARED / "weights" / "inception-2015-12-05-fid.torchscript.pt"
@@ -409,12 +411,26 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     assert steps_to_target(rows) == {"ga": 3, "rl": 3}, "step 0 (the original) never counts"
 
 
-def test_an_interrupted_bench_resumes_from_the_methods_it_finished(tmp_path) -> None:
+def interrupt_at(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the bench's erase of `method` stop as an interrupted run does (the ones before it finish)."""
+
+    def erase_until(pipeline: Any, forget_id: int, method: str, **settings: Any) -> Any:
+        if method == stop_at:
+            raise KeyboardInterrupt
+        return erase(pipeline, forget_id, method=method, **settings)
+
+    stop_at = method  # the module, not the function `bench` that its package exports under the same name
+    monkeypatch.setattr(importlib.import_module("gen_unlearn.evaluation.bench"), "erase", erase_until)
+
+
+def test_an_interrupted_bench_resumes_from_the_methods_it_finished(tmp_path, monkeypatch) -> None:
     pipe, sets, training, evaluation = tiny_bench_setup()
     out = tmp_path / "bench"
     common = {"retrained": pipe, "data": sets, "training": training, **evaluation}
-    with pytest.raises(ValueError):  # rl fails after ga has finished: the run stops there
-        bench(pipe, 1, "ga,rl", "0,2", out, method_settings={"rl": {"no_such_setting": 1}}, **common)
+    interrupt_at("rl", monkeypatch)
+    with pytest.raises(KeyboardInterrupt):  # rl stops after ga has finished
+        bench(pipe, 1, "ga,rl", "0,2", out, **common)
+    monkeypatch.undo()
     kept = out / "results.partial"
     assert {p.name for p in kept.iterdir()} == {"original.json", "method-ga.json"}
     assert not (out / "results.csv").exists()
@@ -435,14 +451,16 @@ def test_an_interrupted_bench_resumes_from_the_methods_it_finished(tmp_path) -> 
     assert again.rows[1].report.forgetting.forgetting_accuracy != 0.625
 
 
-def test_a_bench_re_measures_when_a_classifier_is_retrained_under_the_same_name(tmp_path) -> None:
+def test_a_bench_re_measures_when_a_classifier_is_retrained_under_the_same_name(tmp_path, monkeypatch) -> None:
     """Kept results name the classifier's weights, not its name or path (a shipped classifier is retrained in place)."""
     pipe, sets, training, evaluation = tiny_bench_setup()
     judge, out = tmp_path / "judge", tmp_path / "bench"
     evaluation["classifier"].save_pretrained(judge)
     common = {"data": sets, "training": training, **evaluation, "classifier": str(judge)}
-    with pytest.raises(ValueError):  # rl fails after ga has finished: ga's evaluation is kept
-        bench(pipe, 1, "ga,rl", "0,2", out, method_settings={"rl": {"no_such_setting": 1}}, **common)
+    interrupt_at("rl", monkeypatch)
+    with pytest.raises(KeyboardInterrupt):  # rl stops after ga has finished: ga's evaluation is kept
+        bench(pipe, 1, "ga,rl", "0,2", out, **common)
+    monkeypatch.undo()
     kept = out / "results.partial" / "method-ga.json"
     saved = json.loads(kept.read_text())
     saved["result"]["rows"][0]["report"]["forgetting_accuracy"] = 0.625
@@ -451,6 +469,25 @@ def test_a_bench_re_measures_when_a_classifier_is_retrained_under_the_same_name(
     SmallCNN(num_classes=3, image_size=8).save_pretrained(judge)  # retrained, saved where the old one was
     again = bench(pipe, 1, "ga", "0,2", out, **common)
     assert again.rows[1].report.forgetting.forgetting_accuracy != 0.625, "judged again by the new weights"
+
+
+def test_a_bench_checks_settings_first_and_keys_kept_results_by_the_settings_that_ran(tmp_path, monkeypatch) -> None:
+    pipe, sets, training, evaluation = tiny_bench_setup()
+    out = tmp_path / "bench"
+    common = {"data": sets, "training": training, **evaluation}
+    with pytest.raises(ValueError, match="no_such_setting"):
+        bench(pipe, 1, "ga,rl", "0,2", out, method_settings={"rl": {"no_such_setting": 1}}, **common)
+    assert not (out / "results.partial").exists(), "a bad setting fails before anything is measured"
+
+    interrupt_at("rl", monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        bench(pipe, 1, "sfron,rl", "0,1", out, **common)
+    kept = out / "results.partial" / "method-sfron.json"
+    assert json.loads(kept.read_text())["key"]["settings"]["lr"] == DENOISER_LR["unet"], "the lr that ran"
+    monkeypatch.undo()
+    monkeypatch.setitem(DENOISER_LR, "unet", DENOISER_LR["unet"] / 2)  # another default, the same given settings
+    again = bench(pipe, 1, "sfron", "0,1", out, **common)
+    assert again.erase_records["sfron"]["settings"]["lr"] == DENOISER_LR["unet"], "measured again at the new default"
 
 
 def test_a_1000_class_dit_is_evaluated_on_a_seeded_subset_of_remaining_classes() -> None:

@@ -36,7 +36,7 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
-from ..erasure import erase
+from ..erasure import erase, method_config
 from ..io import atomic_directory, atomic_path, fingerprint_pipeline, key_value, library_versions, resumed, write_json
 from ..loop import TrainingConfig
 from ..methods import METHODS
@@ -227,6 +227,8 @@ def bench(
     forget_id = pipeline.class_id(forget_class)
     evaluation = {"data_root": data_root, "dataset": dataset, "seed": seed, "progress": progress, **evaluation}
     method_settings = method_settings or {}
+    # each method's hyperparameters, checked before anything runs and resolved for the denoiser
+    configs = {m: method_config(m, **method_settings.get(m, {})).for_denoiser(pipeline.denoiser) for m in methods}
     start = time.time()
     kept = Path(output_dir) / KEPT if output_dir is not None else None
     # Hashed once (the pipeline's and the classifier's weights): every kept result's key starts from it.
@@ -247,12 +249,20 @@ def bench(
     records: dict[str, dict[str, Any]] = {}
     erase_settings = {"data": data, "data_root": data_root, "dataset": dataset, "seed": seed}
     erase_settings.update(training=training, data_free=data_free)
+    resolved_erase = {**erase_settings, "data_free": data_free or DataFreeConfig()}
     for method in methods:
         if 0 in step_list:
             rows.append(BenchRow(method, 0, original.report, 0.0))
         if max(step_list) > 0:
             settings = {**erase_settings, **method_settings.get(method, {})}
-            method_key = {**key, "method": method, "steps": step_list, "erase": settings}
+            # keyed by the settings as they will run (defaults filled in): other defaults measure again
+            method_key = {
+                **key,
+                "method": method,
+                "steps": step_list,
+                "erase": resolved_erase,
+                "settings": configs[method],
+            }
             done = resumed(
                 kept,
                 f"method-{method}",
