@@ -176,6 +176,11 @@ def fingerprint_pipeline(pipeline: Any) -> str:
     return digest.hexdigest()
 
 
+def file_label(name: str | os.PathLike) -> str:
+    """A pipeline's hub name or folder as one file name: `org/model` -> `org-model`, `runs/x/` -> `runs-x`."""
+    return str(name).strip("/").replace("/", "-")
+
+
 def settings_key(**settings: Any) -> str:
     """A short stable key for a dict of settings (part of cache file names)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -41,7 +41,15 @@ from gen_unlearn.evaluation import bench, evaluate
 from gen_unlearn.evaluation.bench import steps_to_target
 from gen_unlearn.evaluation.classifiers import classifier_sha256
 from gen_unlearn.hub import load_pipeline, training_record
-from gen_unlearn.io import atomic_path, fingerprint_pipeline, library_versions, resumed, write_csv, write_json
+from gen_unlearn.io import (
+    atomic_path,
+    file_label,
+    fingerprint_pipeline,
+    library_versions,
+    resumed,
+    write_csv,
+    write_json,
+)
 from gen_unlearn.loop import TrainingConfig
 from gen_unlearn.methods import METHODS
 from gen_unlearn.tables import format_table
@@ -203,7 +211,7 @@ def every_class(args: argparse.Namespace) -> list[dict[str, Any]]:
     for name in filter(None, args.every_class.split(",")):
         pipeline = load_pipeline(name).to(args.device)
         pipeline.set_progress_bar_config(disable=True)
-        folder, label = args.output / "every_class", name.strip("/").replace("/", "-")
+        folder, label = args.output / "every_class", file_label(name)
         key = {"pipeline": fingerprint_pipeline(pipeline), "samples": args.every_class_samples, "seed": args.seed}
         key["classifier_sha256"] = classifier_sha256(pipeline)  # the classifier that judges: retrained, re-measure
         measured = method_config("sfron", **settings).for_denoiser(pipeline.denoiser)

@@ -32,7 +32,7 @@ from gen_unlearn.erasure import erase, method_config
 from gen_unlearn.evaluation import evaluate
 from gen_unlearn.evaluation.classifiers import classifier_sha256
 from gen_unlearn.hub import load_pipeline
-from gen_unlearn.io import kept_results, resumed, write_csv
+from gen_unlearn.io import file_label, kept_results, resumed, write_csv
 from gen_unlearn.loop import TrainingConfig, default_device
 from gen_unlearn.replay import DataFreeConfig
 from gen_unlearn.tables import format_table
@@ -81,19 +81,14 @@ def evaluation_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def protocol_folder(args: argparse.Namespace) -> Path:
     """Where this protocol's rows are kept: one folder per protocol, so rows of others never mix or overwrite."""
-    retrained = f"vs-{label(args.retrained)}" if args.retrained else "no-fid"
-    name = f"{label(args.pipeline)}-class{args.forget_class}-{args.num_samples}-per-class-"
+    retrained = f"vs-{file_label(args.retrained)}" if args.retrained else "no-fid"
+    name = f"{file_label(args.pipeline)}-class{args.forget_class}-{args.num_samples}-per-class-"
     return args.output / f"{name}{args.reference_per_class}-reference-{retrained}"
-
-
-def label(name: str) -> str:
-    """A pipeline name or folder as one file name."""
-    return name.strip("/").replace("/", "-")
 
 
 def row_name(text: str, seed: int) -> str:
     """The file a variant's row is kept in, e.g. `remain_alpha=20_steps=25-seed0`."""
-    return f"{label(text.replace(' ', '_')) or 'defaults'}-seed{seed}"
+    return f"{file_label(text.replace(' ', '_')) or 'defaults'}-seed{seed}"
 
 
 def variant_key(protocol: dict[str, Any], text: str, seed: int, denoiser: torch.nn.Module) -> dict[str, Any]:
