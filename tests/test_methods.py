@@ -201,6 +201,23 @@ def test_sfron_forget_loss_ceiling_stops_the_ascent_of_samples_above_it(kind: st
         erased_state(0.0)
 
 
+def test_sfron_clips_the_remain_step_only_when_asked() -> None:
+    pipe = tiny_ddpm()
+    before = cpu_state(pipe.denoiser)
+    training = TrainingConfig(steps=1, batch_size=4, progress=False)
+
+    def moved(clip_remain_step: bool) -> float:
+        # no forget step (α₀ = 0), so the remain target is the data's ε (the original's own prediction would give a
+        # zero gradient), and a clip so small that Adam's ε swallows a clipped gradient
+        settings = {"forget_alpha": 0.0, "remain_target": "data", "max_grad_norm": 1e-12, "lr": 1e-2}
+        settings["clip_remain_step"] = clip_remain_step
+        erased = erase(pipe, 1, "sfron", data=tiny_sets(pipe), training=training, **FAST["sfron"], **settings)
+        return max((p - before[n]).abs().max().item() for n, p in cpu_state(erased.denoiser).items())
+
+    assert moved(True) < 1e-4, "the clipped remain gradient is too small to move anything"
+    assert moved(False) > 1e-3, "the unclipped remain gradient takes a full Adam step"
+
+
 def test_salun_moves_only_parameters_inside_its_mask() -> None:
     pipe = tiny_ddpm()
     before = cpu_state(pipe.unet)
