@@ -411,15 +411,15 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     assert steps_to_target(rows) == {"ga": 3, "rl": 3}, "step 0 (the original) never counts"
 
 
-def interrupt_at(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the bench's erase of `method` stop as an interrupted run does (the ones before it finish)."""
+def interrupt_at(stop_at: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the bench's erase of method `stop_at` stop as an interrupted run does (the ones before it finish)."""
 
     def erase_until(pipeline: Any, forget_id: int, method: str, **settings: Any) -> Any:
         if method == stop_at:
             raise KeyboardInterrupt
         return erase(pipeline, forget_id, method=method, **settings)
 
-    stop_at = method  # the module, not the function `bench` that its package exports under the same name
+    # the module, not the function `bench` that its package exports under the same name
     monkeypatch.setattr(importlib.import_module("gen_unlearn.evaluation.bench"), "erase", erase_until)
 
 
@@ -483,7 +483,9 @@ def test_a_bench_checks_settings_first_and_keys_kept_results_by_the_settings_tha
     with pytest.raises(KeyboardInterrupt):
         bench(pipe, 1, "sfron,rl", "0,1", out, **common)
     kept = out / "results.partial" / "method-sfron.json"
-    assert json.loads(kept.read_text())["key"]["settings"]["lr"] == DENOISER_LR["unet"], "the lr that ran"
+    kept_key = json.loads(kept.read_text())["key"]
+    assert kept_key["settings"]["lr"] == DENOISER_LR["unet"], "the lr that ran"
+    assert kept_key["erase"]["training"]["steps"] == 1, "the loop as it ran: up to the largest listed step"
     monkeypatch.undo()
     monkeypatch.setitem(DENOISER_LR, "unet", DENOISER_LR["unet"] / 2)  # another default, the same given settings
     again = bench(pipe, 1, "sfron", "0,1", out, **common)

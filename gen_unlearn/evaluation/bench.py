@@ -36,7 +36,7 @@ import torch
 from pipelines import ClassConditionalPipeline
 
 from ..data import ForgetRemainSets
-from ..erasure import erase, method_config
+from ..erasure import erase, method_config, resolve_training
 from ..io import atomic_directory, atomic_path, fingerprint_pipeline, key_value, library_versions, resumed, write_json
 from ..loop import TrainingConfig
 from ..methods import METHODS
@@ -249,20 +249,15 @@ def bench(
     records: dict[str, dict[str, Any]] = {}
     erase_settings = {"data": data, "data_root": data_root, "dataset": dataset, "seed": seed}
     erase_settings.update(training=training, data_free=data_free)
-    resolved_erase = {**erase_settings, "data_free": data_free or DataFreeConfig()}
     for method in methods:
         if 0 in step_list:
             rows.append(BenchRow(method, 0, original.report, 0.0))
         if max(step_list) > 0:
             settings = {**erase_settings, **method_settings.get(method, {})}
-            # keyed by the settings as they will run (defaults filled in): other defaults measure again
-            method_key = {
-                **key,
-                "method": method,
-                "steps": step_list,
-                "erase": resolved_erase,
-                "settings": configs[method],
-            }
+            # keyed by the settings as they will run (defaults filled in, as `erase` fills them): others measure again
+            ran = {**erase_settings, "training": resolve_training(training, method, max(step_list), seed, None)}
+            ran["data_free"] = data_free or DataFreeConfig()
+            method_key = {**key, "method": method, "steps": step_list, "erase": ran, "settings": configs[method]}
             done = resumed(
                 kept,
                 f"method-{method}",
