@@ -154,11 +154,10 @@ def cmd_grid(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .evaluation.bench import PLOTS, bench, parse_steps
+    from .evaluation.bench import PLOTS, bench
     from .loop import TrainingConfig
 
     device = check_device(args.device)
-    steps = parse_steps(args.steps)
     data = training_data(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     settings: dict[str, dict] = {m: {} for m in methods}
@@ -173,12 +172,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     del kwargs["dataset"], kwargs["data_root"], kwargs["seed"]  # bench passes them to erase and evaluate
     pipeline = load_pipeline(args.pipeline, scheduler=args.scheduler).to(device)
     retrained = load_pipeline(args.retrained, scheduler=args.scheduler).to(device) if args.retrained else None
-    training = TrainingConfig(steps=max(steps), batch_size=args.train_batch_size, device=device)
+    training = TrainingConfig(batch_size=args.train_batch_size, device=device)  # steps: bench's, per method
     result = bench(
         pipeline,
         args.forget_class,
         methods,
-        steps,
+        args.steps,
         args.output,
         retrained=retrained,
         data=data,
@@ -193,7 +192,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     )
     print(result.table())
     if retrained is not None:
-        reached = [f"{m} {s if s is not None else f'not by {max(steps)}'}" for m, s in result.steps_to_target().items()]
+        last = {row.method: row.steps for row in result.rows}  # each method's last listed step
+        reached = [f"{m} {s if s is not None else f'not by {last[m]}'}" for m, s in result.steps_to_target().items()]
         print(f"steps to FA ≤ 1% at a FID ratio to the retrained model ≤ 1.05: {', '.join(reached)}")
     print(f"wrote results.csv, results.json and {', '.join(PLOTS)} to {args.output}")
 
@@ -306,7 +306,11 @@ def add_evaluation_commands(commands: argparse._SubParsersAction, helps: dict[st
     bench.add_argument("pipeline", help=where)
     bench.add_argument("--forget-class", required=True, help="class index or name")
     bench.add_argument("--methods", default="sfron,salun,sa", help="comma-separated (default sfron,salun,sa)")
-    bench.add_argument("--steps", default="0,10,25,50,100", help="unlearning steps to evaluate at (0: the original)")
+    bench.add_argument(
+        "--steps",
+        default="0,10,25,50,100",
+        help="unlearning steps to evaluate at (0: the original; 'default': each method's own length, as 0,default)",
+    )
     bench.add_argument("--retrained", metavar="PATH", help="a pipeline trained without the class: a reference line")
     bench.add_argument("--data-free", action="store_true", help="erase on the pipeline's own samples (cached)")
     bench.add_argument("--set", action="append", metavar="[METHOD.]NAME=VALUE", help="a method setting")

@@ -324,7 +324,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", default=DEFAULT_JOBS, help=f"PIPELINE:CLASS:RETRAINED,... (default {DEFAULT_JOBS})")
     parser.add_argument("--methods", default=ALL_METHODS)
-    parser.add_argument("--steps", default="0,10,25,50,100,250,500,1000")
+    parser.add_argument(
+        "--steps", default="0,10,25,50,100,250,500,1000", help="'default' is each method's own length, e.g. 0,default"
+    )
     parser.add_argument("--num-samples", type=int, default=100, help="samples per class for each evaluation")
     parser.add_argument("--fid-backends", default="torch-fidelity", help="comma-separated: torch-fidelity,clean-fid")
     parser.add_argument("--inception", help="Inception weights (file or folder; default: the libraries' own)")

@@ -25,7 +25,7 @@ from gen_unlearn.classifier import SmallCNN, rejects
 from gen_unlearn.data import LabeledImages, load_dataset
 from gen_unlearn.erasure import erase
 from gen_unlearn.evaluation.accuracy import classify
-from gen_unlearn.evaluation.bench import PLOTS, bench, steps_to_target
+from gen_unlearn.evaluation.bench import PLOTS, bench, parse_steps, steps_to_target
 from gen_unlearn.evaluation.classifiers import ClassMapped, read_class_map, resolve_classifier
 from gen_unlearn.evaluation.features import (
     ClassifierFeatures,
@@ -58,6 +58,7 @@ from gen_unlearn.evaluation.grid import (
 )
 from gen_unlearn.evaluation.report import forgetting_scores
 from gen_unlearn.loop import TrainingConfig
+from gen_unlearn.methods import METHODS
 from gen_unlearn.methods.sfron import DENOISER_LR
 from gen_unlearn.negatives import KINDS, mixed_negatives, synthetic_negatives
 
@@ -409,6 +410,21 @@ def test_bench_snapshots_match_separate_erases_and_it_writes_its_files(tmp_path)
     rows = [{**row, "fid_ratio_to_retrained": 1.0, "forgetting_accuracy": 0.5 if row["steps"] == 1 else 0.0}
             for row in result.table_rows()]  # fmt: skip
     assert steps_to_target(rows) == {"ga": 3, "rl": 3}, "step 0 (the original) never counts"
+
+
+def test_a_bench_runs_each_method_to_its_own_default_length(tmp_path, monkeypatch) -> None:
+    pipe, sets, training, evaluation = tiny_bench_setup()
+    monkeypatch.setattr(METHODS["ga"], "default_steps", 1)  # short stand-ins for 50 and 1,000
+    monkeypatch.setattr(METHODS["rl"], "default_steps", 3)
+    result = bench(pipe, 1, "ga,rl", "0,default", tmp_path / "bench", data=sets, training=training, **evaluation)
+    assert [(r.method, r.steps) for r in result.rows] == [("ga", 0), ("ga", 1), ("rl", 0), ("rl", 3)]
+    assert result.steps == [0, 1, 3] and result.erase_records["rl"]["training"]["steps"] == 3
+    assert result.protocol["erase"]["steps"] == {"ga": [0, 1], "rl": [0, 3]}
+    assert parse_steps("2,default,0", default=5) == [0, 2, 5]
+    with pytest.raises(ValueError, match="'default' means a method's own steps"):
+        parse_steps("0,default")
+    with pytest.raises(ValueError, match="numbers ≥ 0"):
+        bench(pipe, 1, "ga", "0,defualt", tmp_path / "typo", data=sets, training=training, **evaluation)
 
 
 def interrupt_at(stop_at: str, monkeypatch: pytest.MonkeyPatch) -> None:

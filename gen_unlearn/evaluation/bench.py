@@ -155,10 +155,19 @@ def steps_to_target(
     return first
 
 
-def parse_steps(steps: Sequence[int] | str) -> list[int]:
-    values = [int(s) for s in steps.split(",") if s.strip()] if isinstance(steps, str) else [int(s) for s in steps]
+def parse_steps(steps: Sequence[int | str] | str, default: int | None = None) -> list[int]:
+    """A sorted step list from "0,10,50" or a sequence. The word `default` stands for `default` (a method's own
+    number of steps), so "0,default" runs each method of a bench to its own default length."""
+    items = steps.split(",") if isinstance(steps, str) else list(steps)
+    items = [str(s).strip() for s in items if str(s).strip()]
+    if "default" in items and default is None:
+        raise ValueError(f"steps {steps!r}: 'default' means a method's own steps, which only bench resolves")
+    try:
+        values = [default if s == "default" else int(s) for s in items]
+    except ValueError:
+        values = []
     if not values or any(v < 0 for v in values):
-        raise ValueError(f"steps must be a non-empty list of numbers ≥ 0, got {steps!r}")
+        raise ValueError(f"steps must be a non-empty list of numbers ≥ 0 (or 'default'), got {steps!r}")
     return sorted(set(values))
 
 
@@ -197,7 +206,7 @@ def bench(
     pipeline: ClassConditionalPipeline,
     forget_class: int | str,
     methods: Sequence[str] | str = ("sfron", "salun", "sa"),
-    steps: Sequence[int] | str = (0, 10, 25, 50, 100),
+    steps: Sequence[int | str] | str = (0, 10, 25, 50, 100),
     output_dir: str | os.PathLike | None = None,
     *,
     retrained: ClassConditionalPipeline | None = None,
@@ -218,12 +227,13 @@ def bench(
 
     `evaluation` goes to `evaluate` (num_samples, fid_backends, inception, classifier, reference_per_class, ...);
     its data root, dataset and seed default to those of the erase. `method_settings` maps a method to its
-    hyperparameters. With `output_dir`, an interrupted bench resumes, and `save_pipelines` writes every
+    hyperparameters. A step `"default"` is each method's own number of steps ("0,default": every method at its
+    default length). With `output_dir`, an interrupted bench resumes, and `save_pipelines` writes every
     snapshot to `output_dir/pipelines/` (see the module's docstring).
     """
     if save_pipelines and output_dir is None:
         raise ValueError("save_pipelines needs an output_dir to write the snapshots into: pass output_dir")
-    methods, step_list = check_bench_inputs(pipeline, methods, steps, retrained)
+    methods, step_lists = check_bench_inputs(pipeline, methods, steps, retrained)
     forget_id = pipeline.class_id(forget_class)
     evaluation = {"data_root": data_root, "dataset": dataset, "seed": seed, "progress": progress, **evaluation}
     method_settings = method_settings or {}
@@ -250,6 +260,7 @@ def bench(
     erase_settings = {"data": data, "data_root": data_root, "dataset": dataset, "seed": seed}
     erase_settings.update(training=training, data_free=data_free)
     for method in methods:
+        step_list = step_lists[method]
         if 0 in step_list:
             rows.append(BenchRow(method, 0, original.report, 0.0))
         if max(step_list) > 0:
@@ -262,7 +273,7 @@ def bench(
                 kept,
                 f"method-{method}",
                 method_key,
-                lambda method=method, settings=settings: erase_and_evaluate(
+                lambda method=method, settings=settings, step_list=step_list: erase_and_evaluate(
                     pipeline,
                     forget_id,
                     method,
@@ -280,8 +291,9 @@ def bench(
     if retrained is not None:
         retrained_row = BenchRow("retrained", None, evaluated("retrained", retrained, "retrained"))
 
-    result = BenchResult(forget_id, methods, step_list, rows, original, retrained_row, records)
-    erase_record = {**erase_settings, "steps": step_list, "methods": methods, "method_settings": method_settings}
+    all_steps = sorted(set().union(*step_lists.values()))
+    result = BenchResult(forget_id, methods, all_steps, rows, original, retrained_row, records)
+    erase_record = {**erase_settings, "steps": step_lists, "methods": methods, "method_settings": method_settings}
     erase_record["data"] = data.describe() if isinstance(data, ForgetRemainSets) else data
     del erase_record["training"], erase_record["data_free"], erase_record["data_root"]
     result.protocol = bench_protocol(original, retrained_row, erase_record, time.time() - start)
@@ -294,10 +306,10 @@ def bench(
 def check_bench_inputs(
     pipeline: ClassConditionalPipeline,
     methods: str | Sequence[str],
-    steps: str | Sequence[int],
+    steps: str | Sequence[int | str],
     retrained: ClassConditionalPipeline | None,
-) -> tuple[list[str], list[int]]:
-    """The methods and the sorted step list, or a one-line error before anything runs."""
+) -> tuple[list[str], dict[str, list[int]]]:
+    """The methods and each one's sorted step list, or a one-line error before anything runs."""
     methods = [m.strip() for m in methods.split(",") if m.strip()] if isinstance(methods, str) else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if not methods or unknown:
@@ -307,7 +319,7 @@ def check_bench_inputs(
             f"the retrained pipeline has {retrained.num_classes} classes but the pipeline has "
             f"{pipeline.num_classes}: pass one trained on the same classes without the forgotten class"
         )
-    return methods, parse_steps(steps)
+    return methods, {m: parse_steps(steps, METHODS[m].default_steps) for m in methods}
 
 
 def erase_and_evaluate(
