@@ -156,18 +156,19 @@ def steps_to_target(
 
 
 def parse_steps(steps: Sequence[int | str] | str, default: int | None = None) -> list[int]:
-    """A sorted step list from "0,10,50" or a sequence. The word `default` stands for `default` (a method's own
-    number of steps), so "0,default" runs each method of a bench to its own default length."""
+    """A sorted step list from "0,10,50" or a sequence. The word "default" stands for the argument `default` (a
+    method's own number of steps), so "0,default" runs each method of a bench to its own default length."""
     items = steps.split(",") if isinstance(steps, str) else list(steps)
     items = [str(s).strip() for s in items if str(s).strip()]
     if "default" in items and default is None:
         raise ValueError(f"steps {steps!r}: 'default' means a method's own steps, which only bench resolves")
+    wrong = f"steps must be a non-empty list of numbers ≥ 0 (or 'default'), got {steps!r}"
     try:
         values = [default if s == "default" else int(s) for s in items]
     except ValueError:
-        values = []
+        raise ValueError(wrong) from None
     if not values or any(v < 0 for v in values):
-        raise ValueError(f"steps must be a non-empty list of numbers ≥ 0 (or 'default'), got {steps!r}")
+        raise ValueError(wrong)
     return sorted(set(values))
 
 
