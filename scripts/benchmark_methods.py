@@ -20,7 +20,7 @@ measures other settings (keep a separate --output: the records are keyed by the 
 
 Each finished bench, each finished method within a bench and each erased class is kept under --output;
 rerunning the command resumes where it stopped. Prints the tables, writes summary.csv, every_class.csv,
-summary.json and the plots (fa_vs_steps.png, fid_ratio_vs_steps.png).
+summary.json and the plots (fa_vs_steps.png, fid_ratio_vs_steps.png, fa_vs_fid_ratio.png).
 """
 
 from __future__ import annotations
@@ -285,7 +285,8 @@ def fmt(value: Any) -> Any:
 
 
 def plot(summary: list[dict[str, Any]], methods: list[str], output: Path, caption: str) -> list[Path]:
-    """FA and FID ratio against steps (symlog x), one panel per pipeline; the targets as dashed lines."""
+    """FA and FID ratio against steps (symlog x), and FA against the FID ratio, one panel per pipeline; the
+    targets as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -304,17 +305,46 @@ def plot(summary: list[dict[str, Any]], methods: list[str], output: Path, captio
                 ax.plot([r["steps"] for r in rows], [r[key] for r in rows], marker="o", label=method)
             ax.axhline(TARGETS[target], color="grey", linestyle="--", linewidth=1, label="target")
             ax.set_xscale("symlog", linthresh=10)
+            ax.set_xlim(left=0)
             ax.set(xlabel="unlearning steps", ylabel=label, title=pipeline)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-        fig.text(0.01, 0.01, caption, fontsize=6, wrap=True)
-        fig.tight_layout(rect=(0, 0.05, 1, 1))
-        path = output / f"{key}_vs_steps.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=120, metadata={"Software": "gen_unlearn benchmark_methods"})
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, caption, output / f"{key}_vs_steps.png"))
+    tradeoff = tradeoff_figure(plt, summary, methods, pipelines)
+    paths.append(save_figure(tradeoff, caption, output / "fa_vs_fid_ratio.png"))
     return paths
+
+
+def tradeoff_figure(plt: Any, summary: list[dict[str, Any]], methods: list[str], pipelines: list[str]) -> Any:
+    """Each method's erased rows (labelled with their steps) and the original and retrained models, at their FID
+    ratio (x) and FA (y): the targets' corner is bottom left of the dashed lines."""
+    fig, axes = plt.subplots(1, len(pipelines), figsize=(5.5 * len(pipelines), 4), squeeze=False)
+    for ax, pipeline in zip(axes[0], pipelines, strict=True):
+        rows = [r for r in summary if r["pipeline"] == pipeline]
+        for method in [*methods, "original", "retrained"]:
+            mine = [r for r in rows if r["method"] == method and (r["steps"] != 0 or method == "original")]
+            ax.plot([r["fid_ratio"] for r in mine], [r["fa"] for r in mine], marker="o", label=method)
+            for r in mine:
+                if r["steps"] not in ("", 0):
+                    ax.annotate(str(r["steps"]), (r["fid_ratio"], r["fa"]), fontsize=7, xytext=(3, 3),
+                                textcoords="offset points")  # fmt: skip
+        ax.axhline(TARGETS["fa"], color="grey", linestyle="--", linewidth=1, label="targets")
+        ax.axvline(TARGETS["r"], color="grey", linestyle="--", linewidth=1)
+        ax.set(xlabel="FID / retrained FID", ylabel="forgetting accuracy (reject-aware)", title=pipeline)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def save_figure(fig: Any, caption: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.text(0.01, 0.01, caption, fontsize=6, wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": "gen_unlearn benchmark_methods"})
+    plt.close(fig)
+    return path
 
 
 TARGETS = {"fa": 0.01, "r": 1.05}
