@@ -204,3 +204,19 @@ def test_benchmark_scale_measures_an_erase_with_accumulated_micro_batches(tmp_pa
     assert (row["method"], row["batch_size"], row["grad_accum"], row["device"]) == ("sfron", 2, 2, "cpu")
     assert row["s_per_step"] > 0 and row["peak_gib"] > 0
     assert "sfron      2×2" in (tmp_path / "table.txt").read_text()
+
+
+def test_stroke_ink_measures_real_images_and_every_model_on_the_same_seeds(tmp_path: Path, data_root) -> None:
+    pipe = tiny_ddpm()
+    pipe.save_pretrained(tmp_path / "tiny")
+    tiny = str(tmp_path / "tiny")
+    command = [sys.executable, "scripts/stroke_ink.py", tiny, "1", "--retrained", tiny]
+    command += ["--erases", "ga", "ga lr=0.01", "--num-per-class", "2", "--data-root", str(data_root)]
+    subprocess.run([*command, "--threads", "1", "--output", str(tmp_path / "out")], check=True, cwd=ROOT)
+    rows = (tmp_path / "out" / "ink.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["model", "real test images", "original", "retrained", "ga", "ga lr=0.01"]
+    ink = {r.split(",")[0]: float(r.split(",")[1]) for r in rows[1:]}
+    images, _ = script("stroke_ink").sample_images(pipe, [0, 2], num_per_class=2, seed=0, progress=False)
+    assert ink["original"] == ink["retrained"] == pytest.approx(float((images > 128).mean()))
+    assert 0.05 < ink["real test images"] < 0.25, "MNIST's test digits other than 1"
+    assert ink["ga lr=0.01"] != ink["ga"], "the setting reached the erase"
