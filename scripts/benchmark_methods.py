@@ -310,14 +310,16 @@ def plot(summary: list[dict[str, Any]], methods: list[str], output: Path, captio
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         paths.append(save_figure(fig, caption, output / f"{key}_vs_steps.png"))
-    tradeoff = tradeoff_figure(plt, summary, methods, pipelines)
+    tradeoff = tradeoff_figure(summary, methods, pipelines)
     paths.append(save_figure(tradeoff, caption, output / "fa_vs_fid_ratio.png"))
     return paths
 
 
-def tradeoff_figure(plt: Any, summary: list[dict[str, Any]], methods: list[str], pipelines: list[str]) -> Any:
+def tradeoff_figure(summary: list[dict[str, Any]], methods: list[str], pipelines: list[str]) -> Any:
     """Each method's erased rows (labelled with their steps) and the original and retrained models, at their FID
     ratio (x) and FA (y): the targets' corner is bottom left of the dashed lines."""
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(pipelines), figsize=(5.5 * len(pipelines), 4), squeeze=False)
     for ax, pipeline in zip(axes[0], pipelines, strict=True):
         rows = [r for r in summary if r["pipeline"] == pipeline]

@@ -220,3 +220,7 @@ def test_stroke_ink_measures_real_images_and_every_model_on_the_same_seeds(tmp_p
     assert ink["original"] == ink["retrained"] == pytest.approx(float((images > 128).mean()))
     assert 0.05 < ink["real test images"] < 0.25, "MNIST's test digits other than 1"
     assert ink["ga lr=0.01"] != ink["ga"], "the setting reached the erase"
+    record = json.loads((tmp_path / "out" / "ink.json").read_text())
+    assert record["arguments"]["erases"] == ["ga", "ga lr=0.01"] and "torch" in record["versions"]
+    wrong = subprocess.run([*command[:3], "1", "--erases", "ga nope=1"], cwd=ROOT, capture_output=True, text=True)
+    assert wrong.returncode != 0 and "ga has no setting nope" in wrong.stderr.strip().splitlines()[-1]
